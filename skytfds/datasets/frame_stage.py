@@ -1,0 +1,284 @@
+"""Stamps cut from SAS frames: each frame fetched once, decoded once, all its objects cut.
+
+Objects are grouped by frame (run, rerun, camcol, field). For each frame the
+bands a product needs are fetched concurrently through the one HTTP client,
+bz2-decoded in a thread pool (bz2 releases the GIL, so frames decode in
+parallel on all cores), and every object of the frame is cut from that one
+decode. The result of a frame is staged on disk as one `.npz` (written to a
+temporary name and renamed), so an interrupted build resumes where it stopped
+and the split writers read stamps back without decoding anything again.
+"""
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Iterable, Iterator, Mapping
+
+import numpy as np
+import tqdm
+
+from skytfds import catalog
+from skytfds.datasets import context as context_lib
+from skytfds.datasets import report as report_lib
+from skytfds.imaging import color
+from skytfds.imaging import frames as frames_lib
+from skytfds.imaging import stamps
+from skytfds.services import http
+from skytfds.services import sas
+
+# Bump when staged files change meaning (their layout or the stamp maths).
+STAGE_VERSION = 1
+# A stamp with more of its area off the frame than this is skipped as `near_edge`.
+MAX_PADDED_FRACTION = 0.5
+
+
+class Skip(Exception):
+  """An object that cannot become an example; `reason` is a report.SKIP_REASONS key."""
+
+  def __init__(self, reason: str, detail: str = ''):
+    super().__init__(f'{reason}: {detail}')
+    self.reason = reason
+    self.detail = detail
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameProduct:
+  """What a dataset cuts from frames.
+
+  Attributes:
+    name: 'filters' (ugriz float stamps) or 'rgb' (Lupton i,r,g colour stamps).
+    bands: the bands to fetch and stack, in stamp channel order.
+    size: stamp side in pixels of the r-band grid (0.396 arcsec/pixel).
+  """
+
+  name: str
+  bands: str
+  size: int
+
+  def cut(self, frames: Mapping[str, frames_lib.Frame], ra: float, dec: float
+          ) -> dict[str, np.ndarray]:
+    """Feature arrays for the object at (ra, dec) degrees; raises Skip."""
+    stack, mask = stamps.cut_bands(
+        frames, ra, dec, self.size, bands=self.bands, reference='r')
+    padded = float(mask.mean())
+    if padded >= 1.0:
+      raise Skip('off_frame', f'ra={ra:.6f} dec={dec:.6f}')
+    if padded > MAX_PADDED_FRACTION:
+      raise Skip('near_edge', f'{padded:.0%} of the stamp is off the frame')
+    if self.name == 'filters':
+      return {'stamp': stack.astype(np.float32), 'mask': mask}
+    if self.name == 'rgb':
+      i, r, g = (stack[..., self.bands.index(b)] for b in 'irg')
+      return {'image': color.lupton_rgb(i, r, g)}
+    raise ValueError(f'unknown frame product {self.name!r}')
+
+  @property
+  def staging_name(self) -> str:
+    return f'{self.name}-{self.bands}-{self.size}px-v{STAGE_VERSION}'
+
+
+FILTERS = FrameProduct('filters', 'ugriz', 64)
+RGB = FrameProduct('rgb', 'irg', 128)
+
+
+class CorruptBand(Exception):
+  """A fetched band file did not decode."""
+
+  def __init__(self, band: str, error: Exception):
+    super().__init__(f'band {band}: {error}')
+    self.band = band
+    self.error = error
+
+
+def stage_frame(
+    product: FrameProduct,
+    band_bytes: Mapping[str, bytes],
+    objects: list[catalog.CatalogObject],
+    path: pathlib.Path,
+) -> None:
+  """Decodes one frame's bands, cuts every object, writes `path` (.npz) atomically.
+
+  Raises CorruptBand if a band fails to decode (the caller refetches it).
+  """
+  decoded = {}
+  for band in product.bands:
+    try:
+      decoded[band] = frames_lib.decode_frame(
+          band_bytes[band], band=band, source=f'{objects[0].frame.name} band {band}')
+    except frames_lib.FrameError as e:
+      raise CorruptBand(band, e) from e
+  arrays, keys, skips = {}, [], {}
+  for obj in objects:
+    try:
+      cut = product.cut(decoded, obj.ra, obj.dec)
+    except Skip as s:
+      skips[obj.key] = [s.reason, s.detail]
+      continue
+    for name, value in cut.items():
+      arrays[f'{len(keys)}.{name}'] = value
+    keys.append(obj.key)
+  _write_npz(path, keys=np.array(keys, dtype=str),
+             skips=np.array(json.dumps(skips)), **arrays)
+
+
+def _write_npz(path: pathlib.Path, **arrays) -> None:
+  tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+  with open(tmp, 'wb') as f:
+    np.savez(f, **arrays)
+  os.replace(tmp, path)
+
+
+@dataclasses.dataclass
+class StagedFrame:
+  """One frame's staged stamps, read back without pickle."""
+
+  arrays: dict[str, dict[str, np.ndarray]]   # key -> feature arrays
+  skips: dict[str, tuple[str, str]]          # key -> (reason, detail)
+
+  @classmethod
+  def read(cls, path: pathlib.Path) -> 'StagedFrame':
+    with open(path, 'rb') as f, np.load(f, allow_pickle=False) as npz:
+      keys = [str(k) for k in npz['keys']]
+      skips = {k: tuple(v) for k, v in json.loads(str(npz['skips'])).items()}
+      arrays = {k: {} for k in keys}
+      for member in npz.files:
+        index, _, name = member.partition('.')
+        if name:
+          arrays[keys[int(index)]][name] = npz[member]
+    return cls(arrays, skips)
+
+  def covers(self, objects: Iterable[catalog.CatalogObject]) -> bool:
+    return all(o.key in self.arrays or o.key in self.skips for o in objects)
+
+
+def group_by_frame(objects: Iterable[catalog.CatalogObject]
+                   ) -> dict[catalog.FrameId, list[catalog.CatalogObject]]:
+  """Objects per frame, frames in (run, rerun, camcol, field) order."""
+  groups: dict[catalog.FrameId, list[catalog.CatalogObject]] = {}
+  for obj in objects:
+    groups.setdefault(obj.frame, []).append(obj)
+  return dict(sorted(groups.items()))
+
+
+class FrameStage:
+  """Fetches, decodes and cuts the frames of a build; reads the stamps back."""
+
+  def __init__(self, product: FrameProduct, ctx: context_lib.BuildContext):
+    self.product = product
+    self.ctx = ctx
+    self.dir = ctx.staging_dir(product.staging_name)
+
+  def staged_path(self, frame: catalog.FrameId) -> pathlib.Path:
+    return self.dir / f'{frame.name}-r{frame.rerun}.npz'
+
+  def prepare(self, objects: list[catalog.CatalogObject],
+              report: report_lib.BuildReport) -> None:
+    """Stages every frame the objects need (resuming) and counts skips in `report`."""
+    groups = group_by_frame(objects)
+    todo = self.unstaged(groups)
+    if todo:
+      report.fetch = http.run(self.stage_frames(todo, report))
+    report.notes.append(
+        f'{len(groups)} frames needed, {len(groups) - len(todo)} already staged')
+    self.count_staged_skips(groups, report)
+
+  def unstaged(self, groups: Mapping[catalog.FrameId, list[catalog.CatalogObject]]
+               ) -> dict[catalog.FrameId, list[catalog.CatalogObject]]:
+    """The frames whose staged file is missing or lacks some of their objects."""
+    self.dir.mkdir(parents=True, exist_ok=True)
+    todo = {}
+    for frame, objs in groups.items():
+      path = self.staged_path(frame)
+      if path.exists():
+        if StagedFrame.read(path).covers(objs):
+          continue
+        path.unlink()  # Staged for another object list: stage again.
+      todo[frame] = objs
+    return todo
+
+  def count_staged_skips(self, groups, report: report_lib.BuildReport) -> None:
+    """Counts the objects that staged frames could not cut (off frame, near edge)."""
+    for frame, objs in groups.items():
+      path = self.staged_path(frame)
+      if not path.exists():
+        continue  # Its fetch failures were counted when they happened.
+      staged = StagedFrame.read(path)
+      for obj in objs:
+        if obj.key in staged.skips:
+          report.skip(obj.key, *staged.skips[obj.key])
+
+  async def stage_frames(self, todo, report: report_lib.BuildReport) -> dict:
+    """Fetches, decodes and stages `todo` (frame -> objects); returns fetch stats."""
+    workers = os.cpu_count() or 1
+    decoder = concurrent.futures.ThreadPoolExecutor(workers, 'frame-decode')
+    # Frames held in memory at once: enough to keep downloads and decoders busy.
+    in_memory = asyncio.Semaphore(max(4, 2 * workers))
+    progress = tqdm.tqdm(total=len(todo), desc=f'{self.product.name} frames',
+                         unit=' frames')
+    async with http.Fetcher(self.ctx.cache_dir,
+                            max_concurrency=self.ctx.max_concurrency) as fetcher:
+
+      async def one(frame, objs):
+        async with in_memory:
+          await self._stage_one(fetcher, decoder, frame, objs, report)
+        progress.update()
+
+      try:
+        await asyncio.gather(*(one(f, o) for f, o in todo.items()))
+      finally:
+        progress.close()
+        decoder.shutdown()
+      return fetcher.stats.as_dict()
+
+  async def _stage_one(self, fetcher, decoder, frame, objs, report) -> None:
+    loop = asyncio.get_running_loop()
+    bands = self.product.bands
+    try:
+      blobs = await asyncio.gather(*(self._fetch(fetcher, frame, b) for b in bands))
+    except http.ServiceUnreachable:
+      raise
+    except http.FetchError as e:
+      reason = 'frame_missing' if e.reason == 'not_found' else 'fetch_failed'
+      for obj in objs:
+        report.skip(obj.key, reason, str(e))
+      return
+    band_bytes = dict(zip(bands, blobs))
+    for attempt in range(2):
+      try:
+        await loop.run_in_executor(
+            decoder, stage_frame, self.product, band_bytes, objs,
+            self.staged_path(frame))
+        report.frames_decoded += len(bands)
+        return
+      except CorruptBand as e:
+        if attempt:
+          for obj in objs:
+            report.skip(obj.key, 'corrupt_download', str(e))
+          return
+        # It passed the download checks but does not decode: evict, fetch afresh.
+        fetcher.evict(sas.cache_name(frame, e.band, self.ctx.release))
+        try:
+          band_bytes[e.band] = await self._fetch(fetcher, frame, e.band)
+        except http.FetchError as err:
+          for obj in objs:
+            report.skip(obj.key, 'fetch_failed', str(err))
+          return
+
+  async def _fetch(self, fetcher, frame, band) -> bytes:
+    return await sas.fetch_frame(
+        fetcher, frame, band, release=self.ctx.release, base=self.ctx.sas_url)
+
+  def examples(self, objects: list[catalog.CatalogObject]
+               ) -> Iterator[tuple[catalog.CatalogObject, dict]]:
+    """(object, feature arrays) for the staged, not skipped objects, frame by frame."""
+    for frame, objs in group_by_frame(objects).items():
+      path = self.staged_path(frame)
+      if not path.exists():
+        continue
+      staged = StagedFrame.read(path)
+      for obj in objs:
+        if obj.key in staged.arrays:
+          yield obj, staged.arrays[obj.key]

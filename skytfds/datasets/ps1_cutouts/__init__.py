@@ -1,0 +1,1 @@
+"""The ps1_cutouts dataset."""

@@ -1,0 +1,1 @@
+"""The sdss_filters dataset."""

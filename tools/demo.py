@@ -1,0 +1,126 @@
+"""`make demo`: the whole job end to end against the local SDSS-compatible emulator.
+
+Starts the emulator on 127.0.0.1, builds the four datasets (config `tiny`) with
+`tfds build`, trains the four frozen-backbone models on one of them
+(weights=none, cached features), evaluates them, and writes a summary table
+and plots under --out. The emulator is stopped on exit, Ctrl-C or failure.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DATASETS = ('sdss_filters', 'sdss_rgb', 'sdss_cutouts', 'ps1_cutouts')
+MODELS = ('mobilenet', 'resnet50', 'vgg16', 'xception')
+
+
+def say(message: str) -> None:
+  print(f'\n==> {message}', flush=True)
+
+
+@contextlib.contextmanager
+def emulator(cache_dir: pathlib.Path):
+  """Runs tools/sky_server.py on 127.0.0.1:<free port>; yields its env settings."""
+  cmd = [sys.executable, str(REPO / 'tools' / 'sky_server.py'), '--host=127.0.0.1',
+         '--port=0', f'--cache_dir={cache_dir}']
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
+  try:
+    env = {}
+    deadline = time.time() + 120
+    while len(env) < 3:
+      line = proc.stdout.readline()
+      if not line:
+        raise SystemExit(f'the emulator exited early (status {proc.wait()}); '
+                         f'run {" ".join(cmd)} to see why')
+      if time.time() > deadline:
+        raise SystemExit('the emulator did not print its URLs within 120 s')
+      name, sep, value = line.strip().partition('=')
+      if sep and name.startswith('SKYTFDS_'):
+        env[name] = value
+    print('\n'.join(f'    {k}={v}' for k, v in env.items()), flush=True)
+    yield env
+  finally:
+    proc.send_signal(signal.SIGTERM)
+    try:
+      proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+      proc.kill()
+
+
+def run(cmd: list[str], env: dict[str, str]) -> float:
+  """Runs a command with the emulator's environment; returns its wall time."""
+  print('    $ ' + ' '.join(cmd), flush=True)
+  start = time.time()
+  subprocess.run(cmd, env={**os.environ, **env}, check=True, cwd=REPO)
+  return time.time() - start
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument('--out', default='demo_out', help='where everything goes')
+  parser.add_argument('--config', default='tiny')
+  parser.add_argument('--train_dataset', default='sdss_cutouts')
+  parser.add_argument('--epochs', type=int, default=20)
+  parser.add_argument('--models', default=','.join(MODELS))
+  args = parser.parse_args()
+  out = (REPO / args.out).resolve()
+  data_dir, runs = out / 'data', out / 'runs'
+  out.mkdir(parents=True, exist_ok=True)
+  bin_dir = pathlib.Path(sys.executable).parent
+  tfds_cli = str(bin_dir / 'tfds') if (bin_dir / 'tfds').exists() else 'tfds'
+  started = time.time()
+  timings = {}
+
+  say('starting the SDSS-compatible emulator on 127.0.0.1')
+  with emulator(out / 'emulator_cache') as env:
+    for name in DATASETS:
+      say(f'building {name}/{args.config} (tfds build)')
+      timings[name] = run([
+          tfds_cli, 'build', str(REPO / 'skytfds' / 'datasets' / name),
+          f'--config={args.config}', f'--data_dir={data_dir}',
+          f'--download_dir={out / "downloads"}',
+      ], env)
+      report = next(data_dir.glob(f'{name}/{args.config}/*/build_report.json'))
+      shutil.copy(report, out / f'build_report_{name}.json')
+
+    rows = []
+    dataset = f'{args.train_dataset}/{args.config}'
+    for model in args.models.split(','):
+      workdir = runs / f'{model}_{args.train_dataset}'
+      say(f'training {model} on {dataset} (weights=none, cached features)')
+      train_s = run([
+          sys.executable, '-m', 'trainers.train', f'--model={model}',
+          f'--dataset={dataset}', f'--data_dir={data_dir}', f'--workdir={workdir}',
+          f'--epochs={args.epochs}', '--weights=none', '--cache_features=on',
+      ], env)
+      say(f'evaluating {model} on the test split')
+      run([sys.executable, '-m', 'trainers.evaluate', f'--workdir={workdir}',
+           f'--data_dir={data_dir}', '--split=test'], env)
+      metrics = json.loads((workdir / 'metrics.json').read_text())
+      test = metrics.get('test') or metrics['evaluations']['test']
+      rows.append((model, dataset, test['accuracy'], test['macro_f1'], train_s))
+
+  table = ['| model | dataset | test accuracy | test macro-F1 | train time (s) |',
+           '|---|---|---|---|---|']
+  table += [f'| {m} | {d} | {a:.3f} | {f:.3f} | {t:.0f} |' for m, d, a, f, t in rows]
+  summary = '\n'.join(table) + '\n'
+  (out / 'summary.md').write_text(summary)
+  say(f'done in {time.time() - started:.0f} s')
+  print(summary)
+  print(f'datasets:      {data_dir}')
+  print(f'build reports: {out}/build_report_*.json')
+  print(f'runs:          {runs}/<model>_{args.train_dataset}/ '
+        '(metrics.json, history.png, confusion.png, model.keras)')
+  print(f'summary:       {out / "summary.md"}')
+
+
+if __name__ == '__main__':
+  main()
