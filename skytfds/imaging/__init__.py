@@ -1,0 +1,13 @@
+"""SDSS frame imaging: decoding, stamps, colour rendering (pure, no I/O)."""
+
+from skytfds.imaging.color import frame_rgb
+from skytfds.imaging.color import lupton_rgb
+from skytfds.imaging.frames import decode_frame
+from skytfds.imaging.frames import Frame
+from skytfds.imaging.frames import FRAME_SHAPE
+from skytfds.imaging.frames import FrameError
+from skytfds.imaging.frames import MAX_DECOMPRESSED_BYTES
+from skytfds.imaging.stamps import align_to
+from skytfds.imaging.stamps import cut_bands
+from skytfds.imaging.stamps import cut_stamp
+from skytfds.imaging.stamps import cut_stamps
