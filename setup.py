@@ -41,9 +41,10 @@ setuptools.setup(
         'absl-py>=1.4',
         'pillow>=10.0',
         'matplotlib>=3.8',
+        'tensorboard',
     ],
     extras_require={
-        'test': ['pytest>=8', 'pytest-timeout', 'pytest-xdist'],
+        'test': ['pytest>=8', 'pytest-timeout', 'pytest-xdist', 'dill'],  # dill: tfds.testing
         'beam': ['apache-beam>=2.50'],
     },
     entry_points={

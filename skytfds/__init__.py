@@ -6,3 +6,5 @@ Importing the package registers the four dataset builders (`sdss_filters`,
 """
 
 __version__ = '0.1.0'
+
+from skytfds import datasets  # pylint: disable=g-import-not-at-top,unused-import

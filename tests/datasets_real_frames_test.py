@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-import skytfds.datasets  # pylint: disable=unused-import  (registers the builders)
+import skytfds  # pylint: disable=unused-import  (registers the builders)
 
 LABELS = 'labels/photometric_003918-3-0213.csv'
 

@@ -1,0 +1,213 @@
+"""TFDS datasets, loaded by name, as tf.data pipelines of (images, one-hot).
+
+One readable chain (big_transfer style): read the encoded examples, shuffle
+them while they are small, decode and resize in a parallel `map` (AUTOTUNE),
+batch, prefetch. Images come out float32 [N, size, size, 3] in [0, 255], RGB;
+each backbone's own `preprocess_input` lives inside the model (models.py), so
+the same pipeline feeds every backbone.
+
+Image datasets (sdss_rgb, sdss_cutouts, ps1_cutouts) carry `image` (uint8
+[H, W, 3], PNG or JPEG bytes). `sdss_filters` carries `stamp` (float32
+[H, W, 5], ugriz in nanomaggies): three bands are chosen with `bands` (default
+'irg' as R, G, B, the SDSS colour convention) and put through an asinh stretch
+to [0, 255].
+"""
+
+import os
+import pathlib
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import skytfds  # noqa: F401  (importing the package registers the builders)
+
+IMAGE_FEATURE = 'image'
+STAMP_FEATURE = 'stamp'
+LABEL_FEATURE = 'label'
+STAMP_BANDS = 'ugriz'
+DEFAULT_BANDS = 'irg'
+# asinh stretch of stamps: linear below the softening (about 5 sigma of SDSS
+# sky noise per pixel), logarithmic above; STAMP_MAX_NMGY maps to 255.
+STAMP_SOFTENING_NMGY = 0.05
+STAMP_MAX_NMGY = 100.0
+SHUFFLE_BUFFER = 10_000
+
+
+class DatasetError(ValueError):
+  """A dataset that cannot be used as asked; str() is one clear line."""
+
+
+def build_command(name: str, data_dir: str | os.PathLike | None) -> str:
+  """The command line that builds dataset `name` ('sdss_rgb/tiny') into data_dir."""
+  command = f'tfds build {name} --imports=skytfds'
+  if data_dir:
+    command += f' --data_dir={os.fspath(data_dir)}'
+  return command
+
+
+def get_builder(name: str, data_dir: str | os.PathLike | None
+                ) -> tfds.core.DatasetBuilder:
+  """The builder of an already built dataset `name` ('sdss_cutouts/tiny').
+
+  Raises:
+    DatasetError: unknown name or config, or not built under data_dir (the
+      message names the build command).
+  """
+  where = os.fspath(data_dir) if data_dir else tfds.core.constants.DATA_DIR
+  try:
+    builder = tfds.builder(name, data_dir=os.fspath(data_dir) if data_dir else None)
+  except (ValueError, KeyError, tfds.core.registered.DatasetNotFoundError) as e:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise DatasetError(
+        f'dataset {name!r} is unknown and not built under {where} ({first}); '
+        f'build it with: {build_command(name, data_dir)}') from None
+  if not builder.is_prepared():
+    raise DatasetError(
+        f'dataset {name!r} is not built under {where}; '
+        f'build it with: {build_command(name, data_dir)}')
+  features = builder.info.features
+  if LABEL_FEATURE not in features or not (
+      IMAGE_FEATURE in features or STAMP_FEATURE in features):
+    raise DatasetError(
+        f'dataset {name!r} has features {sorted(features.keys())}: expected '
+        f'{LABEL_FEATURE!r} and {IMAGE_FEATURE!r} or {STAMP_FEATURE!r}')
+  return builder
+
+
+def image_feature(builder: tfds.core.DatasetBuilder) -> str:
+  """'image' for the image datasets, 'stamp' for sdss_filters."""
+  return (STAMP_FEATURE if STAMP_FEATURE in builder.info.features
+          else IMAGE_FEATURE)
+
+
+def class_names(builder: tfds.core.DatasetBuilder) -> list[str]:
+  return list(builder.info.features[LABEL_FEATURE].names)
+
+
+def num_examples(builder: tfds.core.DatasetBuilder, split: str) -> int:
+  if split not in builder.info.splits:
+    raise DatasetError(
+        f'dataset {builder.info.full_name} has no split {split!r}: choose one '
+        f'of {", ".join(sorted(builder.info.splits.keys()))}')
+  return builder.info.splits[split].num_examples
+
+
+def fingerprint(builder: tfds.core.DatasetBuilder, split: str) -> dict[str, Any]:
+  """What identifies the built data of one split (changes when it is rebuilt)."""
+  data_path = pathlib.Path(os.fspath(builder.data_path))
+  files = []
+  for path in sorted(data_path.iterdir()):
+    if path.is_file() and (f'-{split}.' in path.name or path.suffix == '.json'):
+      stat = path.stat()
+      files.append([path.name, stat.st_size, stat.st_mtime_ns])
+  return {
+      'dataset': builder.info.full_name,
+      'data_path': str(data_path),
+      'split': split,
+      'num_examples': num_examples(builder, split),
+      'files': files,
+  }
+
+
+def validate_bands(bands: str) -> str:
+  """Three distinct SDSS bands as R, G, B, e.g. 'irg'; ValueError otherwise."""
+  if (len(bands) != 3 or len(set(bands)) != 3
+      or any(b not in STAMP_BANDS for b in bands)):
+    raise ValueError(
+        f'bands={bands!r}: expected three distinct letters of {STAMP_BANDS!r} '
+        f'as R, G, B, e.g. {DEFAULT_BANDS!r}')
+  return bands
+
+
+def stamp_to_rgb(stamp: tf.Tensor, bands: str = DEFAULT_BANDS) -> tf.Tensor:
+  """ugriz stamp [H, W, 5] nanomaggies -> float32 [H, W, 3] in [0, 255].
+
+  Each chosen band goes through the same fixed asinh stretch, so colours (flux
+  ratios) and brightness compare across objects; non-finite pixels read as 0.
+  """
+  validate_bands(bands)
+  stamp = tf.convert_to_tensor(stamp, tf.float32)
+  channels = tf.gather(stamp, [STAMP_BANDS.index(b) for b in bands], axis=-1)
+  channels = tf.where(tf.math.is_finite(channels), channels, 0.0)
+  scale = float(np.arcsinh(STAMP_MAX_NMGY / STAMP_SOFTENING_NMGY))
+  stretched = tf.math.asinh(channels / STAMP_SOFTENING_NMGY) / scale
+  return tf.clip_by_value(stretched, 0.0, 1.0) * 255.0
+
+
+def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+  """PNG or JPEG bytes -> uint8 [H, W, 3]."""
+  return tf.io.decode_image(encoded, channels=3, expand_animations=False)
+
+
+def resize(image: tf.Tensor, size: int) -> tf.Tensor:
+  """float32 [H, W, 3] in [0, 255] -> [size, size, 3] (bilinear, antialiased)."""
+  image = tf.image.resize(tf.cast(image, tf.float32), (size, size),
+                          method='bilinear', antialias=True)
+  return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def to_image(value: tf.Tensor, feature: str, *, image_size: int,
+             bands: str = DEFAULT_BANDS) -> tf.Tensor:
+  """One example's encoded image or stamp -> float32 [size, size, 3], 0..255."""
+  if feature == STAMP_FEATURE:
+    return resize(stamp_to_rgb(value, bands), image_size)
+  return resize(decode_image(value), image_size)
+
+
+def augment(image: tf.Tensor) -> tf.Tensor:
+  """Random flips and quarter turns: the sky has no up, down or handedness."""
+  image = tf.image.random_flip_left_right(image)
+  image = tf.image.random_flip_up_down(image)
+  return tf.image.rot90(image, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+
+
+def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *,
+                 image_size: int, batch_size: int, bands: str = DEFAULT_BANDS,
+                 shuffle: bool = False, augment_images: bool = False,
+                 seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset:
+  """(images float32 [B, size, size, 3] in [0, 255], labels one-hot [B, C])."""
+  if batch_size <= 0:
+    raise ValueError(f'batch_size={batch_size}: expected a positive number')
+  feature = image_feature(builder)
+  count = num_examples(builder, split)
+  num_classes = len(class_names(builder))
+  decoders = ({IMAGE_FEATURE: tfds.decode.SkipDecoding()}
+              if feature == IMAGE_FEATURE else None)
+  read_config = tfds.ReadConfig(shuffle_seed=seed)
+  ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=shuffle,
+                          read_config=read_config)
+  ds = ds.map(lambda ex: (ex[feature], ex[LABEL_FEATURE]))
+  if shuffle:
+    ds = ds.shuffle(min(max(count, 1), SHUFFLE_BUFFER), seed=seed,
+                    reshuffle_each_iteration=True)
+
+  def prepare(value, label):
+    image = to_image(value, feature, image_size=image_size, bands=bands)
+    if augment_images:
+      image = augment(image)
+    return image, tf.one_hot(label, num_classes, dtype=tf.float32)
+
+  ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def image_from_bytes(data: bytes, image_size: int) -> np.ndarray:
+  """A local PNG/JPEG file's bytes -> float32 [size, size, 3] in [0, 255]."""
+  try:
+    image = decode_image(tf.constant(data))
+  except (tf.errors.InvalidArgumentError, ValueError) as e:
+    raise DatasetError(f'not a PNG or JPEG image ({str(e).splitlines()[0]})') from None
+  return resize(image, image_size).numpy()
+
+
+def image_from_stamp(stamp: np.ndarray, image_size: int,
+                     bands: str = DEFAULT_BANDS) -> np.ndarray:
+  """A ugriz stamp [H, W, 5] (nanomaggies) -> float32 [size, size, 3]."""
+  stamp = np.asarray(stamp, np.float32)
+  if stamp.ndim != 3 or stamp.shape[-1] != len(STAMP_BANDS):
+    raise DatasetError(
+        f'stamp of shape {stamp.shape}: expected [H, W, 5] ugriz nanomaggies')
+  return resize(stamp_to_rgb(stamp, bands), image_size).numpy()

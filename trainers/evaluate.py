@@ -1,0 +1,107 @@
+r"""Evaluate a trained run on any split of any dataset; rewrite metrics and plots.
+
+  python -m trainers.evaluate --workdir=DIR [--data_dir=DIR] \
+      [--dataset=sdss_cutouts/small] [--split=test]
+
+The dataset and data_dir default to the run's own (workdir/run_config.json).
+The report goes into metrics.json under evaluations['<dataset>:<split>'] (and
+under '<split>' when it is the run's own dataset); history.png and
+confusion.png are redrawn.
+"""
+
+import json
+import pathlib
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from skytfds import input_pipeline
+from skytfds import models
+from trainers import flags as trainer_flags
+from trainers import metrics as metrics_lib
+from trainers import train
+
+FLAGS = flags.FLAGS
+
+
+def define_flags(fv: flags.FlagValues = FLAGS) -> None:
+  trainer_flags.define_workdir_flag(fv)
+  trainer_flags.define_dataset_flags(fv, required=False)
+  flags.DEFINE_string('split', 'test', 'Split to evaluate.', flag_values=fv)
+  flags.DEFINE_integer('batch_size', 32, 'Images per batch.', lower_bound=1,
+                       flag_values=fv)
+
+
+def evaluate(workdir: str, *, dataset: str | None = None,
+             data_dir: str | None = None, split: str = 'test',
+             batch_size: int = 32) -> dict[str, Any]:
+  """Evaluate workdir/model.keras on one split; update metrics.json and plots.
+
+  Returns:
+    The classification report (metrics.classification_report) with the
+    dataset, split, wall time and images/s added.
+  """
+  start = time.perf_counter()
+  workdir_path = pathlib.Path(workdir)
+  run_config = trainer_flags.read_run_config(workdir_path)
+  dataset = dataset or run_config['dataset']
+  if data_dir is None and dataset == run_config['dataset']:
+    data_dir = run_config.get('data_dir')
+  builder = input_pipeline.get_builder(dataset, data_dir)
+  input_pipeline.num_examples(builder, split)  # a clear error for a bad split
+  names = input_pipeline.class_names(builder)
+  if names != run_config['class_names']:
+    raise trainer_flags.RunError(
+        f'dataset {dataset} has classes {names}, the model was trained on '
+        f'{run_config["class_names"]}')
+  model_path = workdir_path / train.MODEL_FILE
+  if not model_path.exists():
+    raise trainer_flags.RunError(
+        f'{model_path} not found: the run has not finished; rerun '
+        f'trainers.train with the same --workdir')
+  model = models.load_classifier(model_path)
+  images = input_pipeline.make_dataset(
+      builder, split, image_size=model.input_shape[1], batch_size=batch_size,
+      bands=run_config.get('bands', input_pipeline.DEFAULT_BANDS))
+  truth, predicted = train.predict_labels(model, images)
+  report = metrics_lib.classification_report(truth, predicted, names)
+  seconds = time.perf_counter() - start
+
+  metrics_path = workdir_path / train.METRICS_FILE
+  result = (json.loads(metrics_path.read_text()) if metrics_path.exists()
+            else {'dataset': run_config['dataset'], 'model': run_config['model'],
+                  'class_names': names, 'history': [], 'evaluations': {}})
+  result.setdefault('evaluations', {})[f'{dataset}:{split}'] = report
+  if dataset == run_config['dataset']:
+    result[split] = report
+  train.write_json(metrics_path, result)
+  train.write_plots(workdir_path, result)
+  return {**report, 'dataset': dataset, 'split': split, 'wall_time_s': seconds,
+          'images_per_s': len(truth) / seconds if seconds > 0 else None}
+
+
+def main(argv):
+  if len(argv) > 1:
+    trainer_flags.exit_with_error('evaluate', f'unexpected arguments {argv[1:]}')
+  try:
+    report = evaluate(FLAGS.workdir, dataset=FLAGS.dataset,
+                      data_dir=FLAGS.data_dir, split=FLAGS.split,
+                      batch_size=FLAGS.batch_size)
+  except (input_pipeline.DatasetError, trainer_flags.RunError) as e:
+    trainer_flags.exit_with_error('evaluate', e)
+  print(f'{report["dataset"]}:{report["split"]}: accuracy '
+        f'{report["accuracy"]:.4f}, macro-F1 {report["macro_f1"]:.4f} '
+        f'({report["num_examples"]} images, {report["wall_time_s"]:.1f} s)')
+  for name, scores in report['per_class'].items():
+    print(f'  {name:8s} precision {scores["precision"]:.3f}  recall '
+          f'{scores["recall"]:.3f}  F1 {scores["f1"]:.3f}  ({scores["support"]})')
+  print('confusion (rows true, columns predicted):')
+  print(np.array(report['confusion_matrix']))
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

@@ -1,0 +1,59 @@
+"""Classification metrics in pure numpy: accuracy, macro-F1, per-class scores.
+
+A class nobody predicted has precision 0 (and a class with no examples recall
+0), the usual convention, so macro averages never divide by zero.
+"""
+
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def confusion_matrix(labels: Sequence[int], predictions: Sequence[int],
+                     num_classes: int) -> np.ndarray:
+  """int64 [num_classes, num_classes]: rows true class, columns predicted."""
+  labels = np.asarray(labels, np.int64).reshape(-1)
+  predictions = np.asarray(predictions, np.int64).reshape(-1)
+  if labels.shape != predictions.shape:
+    raise ValueError(
+        f'{labels.size} labels but {predictions.size} predictions')
+  for name, values in (('label', labels), ('prediction', predictions)):
+    if values.size and (values.min() < 0 or values.max() >= num_classes):
+      raise ValueError(f'{name} outside 0..{num_classes - 1}')
+  matrix = np.zeros((num_classes, num_classes), np.int64)
+  np.add.at(matrix, (labels, predictions), 1)
+  return matrix
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+  numerator = numerator.astype(np.float64)
+  safe = np.where(denominator > 0, denominator, 1)
+  return np.where(denominator > 0, numerator / safe, 0.0)
+
+
+def classification_report(labels: Sequence[int], predictions: Sequence[int],
+                          class_names: Sequence[str]) -> dict[str, Any]:
+  """accuracy, macro_f1, per-class precision/recall/f1/support, confusion.
+
+  Plain Python numbers and lists, ready for json.dump.
+  """
+  matrix = confusion_matrix(labels, predictions, len(class_names))
+  true_positive = np.diag(matrix)
+  predicted = matrix.sum(axis=0)
+  support = matrix.sum(axis=1)
+  precision = _ratio(true_positive, predicted)
+  recall = _ratio(true_positive, support)
+  f1 = _ratio(2 * precision * recall, precision + recall)
+  total = int(matrix.sum())
+  return {
+      'num_examples': total,
+      'accuracy': float(true_positive.sum() / total) if total else 0.0,
+      'macro_f1': float(f1.mean()),
+      'per_class': {
+          name: {'precision': float(precision[i]), 'recall': float(recall[i]),
+                 'f1': float(f1[i]), 'support': int(support[i])}
+          for i, name in enumerate(class_names)
+      },
+      'class_names': list(class_names),
+      'confusion_matrix': matrix.tolist(),
+  }

@@ -1,0 +1,290 @@
+r"""Class probabilities for objects on the sky (or local images), with a trained run.
+
+  python -m trainers.predict --workdir=DIR --ra=180.1 --dec=0.5 [--objid=...]
+  python -m trainers.predict --workdir=DIR --catalog=objects.csv --format=csv
+  python -m trainers.predict --workdir=DIR --image=cutout.jpg   # or stamp.npy
+
+The image is made the way the run's dataset (workdir/run_config.json) made
+its training images, through the same service clients and product settings:
+sdss_cutouts -> SkyServer getjpeg, ps1_cutouts -> Pan-STARRS fitscut,
+sdss_filters / sdss_rgb -> SAS frames of the object's field (needs --objid, or
+run/camcol/field, or objid columns in the catalogue), cut and stretched as
+the builder does. Service locations come from the SKYTFDS_*_URL variables.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import pathlib
+import sys
+from typing import Any, Sequence
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from skytfds import catalog
+from skytfds import input_pipeline
+from skytfds import models
+from skytfds.datasets import cutout_stage
+from skytfds.datasets import frame_stage
+from skytfds.imaging import frames as frames_lib
+from skytfds.services import http
+from skytfds.services import ps1
+from skytfds.services import sas
+from skytfds.services import skyserver
+from trainers import flags as trainer_flags
+from trainers import train
+
+FLAGS = flags.FLAGS
+FORMATS = ('table', 'csv', 'json')
+CUTOUT_DATASETS = ('sdss_cutouts', 'ps1_cutouts')
+FRAME_DATASETS = ('sdss_filters', 'sdss_rgb')
+DEFAULT_RERUN = 301
+
+
+@dataclasses.dataclass
+class Target:
+  """One object to classify: a position (degrees) and, for frames, its field."""
+  name: str
+  ra: float | None = None
+  dec: float | None = None
+  objid: int = 0
+  run: int | None = None
+  rerun: int = DEFAULT_RERUN
+  camcol: int | None = None
+  field: int | None = None
+  image_path: str | None = None
+
+
+def define_flags(fv: flags.FlagValues = FLAGS) -> None:
+  trainer_flags.define_workdir_flag(fv)
+  flags.DEFINE_float('ra', None, 'Right ascension, degrees.', flag_values=fv)
+  flags.DEFINE_float('dec', None, 'Declination, degrees.', flag_values=fv)
+  flags.DEFINE_integer('objid', None, 'SDSS objid (gives the frame for '
+                       'sdss_filters / sdss_rgb).', flag_values=fv)
+  flags.DEFINE_string('catalog', None, 'CSV with columns ra, dec and '
+                      'optionally name, objid, run, rerun, camcol, field.',
+                      flag_values=fv)
+  flags.DEFINE_multi_string('image', [], 'Local PNG/JPEG file (image '
+                            'datasets) or .npy ugriz stamp [H, W, 5] '
+                            '(sdss_filters); repeatable.', flag_values=fv)
+  flags.DEFINE_enum('format', 'table', list(FORMATS), 'Output format.',
+                    flag_values=fv)
+  flags.DEFINE_string('cache_dir', None, 'Fetch cache (default '
+                      'WORKDIR/predict_cache).', flag_values=fv)
+  flags.DEFINE_integer('release', 17, 'SDSS data release of the images.',
+                       flag_values=fv)
+  flags.register_multi_flags_validator(
+      ['ra', 'dec', 'catalog', 'image'],
+      lambda d: trainer_flags.require(  # pylint: disable=protected-access
+          (d['ra'] is not None and d['dec'] is not None) + bool(d['catalog'])
+          + bool(d['image']) == 1 and (d['ra'] is None) == (d['dec'] is None),
+          'give exactly one of --ra and --dec together, --catalog or --image'),
+      flag_values=fv)
+
+
+def _number(row: dict[str, str], key: str, source: str, cast=float):
+  text = (row.get(key) or '').strip()
+  if not text:
+    return None
+  try:
+    value = cast(text)
+  except ValueError:
+    raise trainer_flags.RunError(
+        f'{source}: {key}={text!r} is not a number') from None
+  if cast is float and not math.isfinite(value):
+    raise trainer_flags.RunError(f'{source}: {key}={text!r} is not finite')
+  return value
+
+
+def read_targets(text: str, source: str) -> list[Target]:
+  """Targets from a CSV with a header (ra, dec; optional name, objid, run...)."""
+  reader = csv.DictReader(io.StringIO(text))
+  columns = {c.strip().lower() for c in reader.fieldnames or []}
+  if not {'ra', 'dec'} <= columns:
+    raise trainer_flags.RunError(
+        f'{source}: columns {sorted(columns)}; expected at least ra and dec '
+        f'(degrees)')
+  targets = []
+  for line, raw in enumerate(reader, start=2):
+    row = {(k or '').strip().lower(): v for k, v in raw.items()}
+    where = f'{source} line {line}'
+    ra, dec = _number(row, 'ra', where), _number(row, 'dec', where)
+    if ra is None or dec is None or not (0 <= ra < 360 and -90 <= dec <= 90):
+      raise trainer_flags.RunError(
+          f'{where}: ra={row.get("ra")!r} dec={row.get("dec")!r}: expected '
+          f'degrees, 0 <= ra < 360 and -90 <= dec <= 90')
+    target = Target(name=(row.get('name') or '').strip() or f'line {line}',
+                    ra=ra, dec=dec)
+    target.objid = _number(row, 'objid', where, int) or 0
+    for key in ('run', 'rerun', 'camcol', 'field'):
+      value = _number(row, key, where, int)
+      if value is not None:
+        setattr(target, key, value)
+    targets.append(target)
+  if not targets:
+    raise trainer_flags.RunError(f'{source}: no rows')
+  return targets
+
+
+def _frame_of(target: Target) -> catalog.FrameId:
+  if target.run is not None and target.camcol is not None and (
+      target.field is not None):
+    return catalog.FrameId(target.run, target.rerun, target.camcol, target.field)
+  if target.objid:
+    return catalog.decode_objid(target.objid)
+  raise trainer_flags.RunError(
+      f'{target.name}: the frame is unknown; give --objid, or objid or '
+      f'run, camcol, field columns in the catalogue')
+
+
+async def _fetch_inputs(targets: Sequence[Target], dataset: str,
+                        cache_dir: str, release: int) -> list[Any]:
+  """Per target: JPEG bytes (cutouts), a ugriz stamp or a uint8 RGB image."""
+  inputs = []
+  async with http.Fetcher(cache_dir) as fetcher:
+    for target in targets:
+      if dataset == 'sdss_cutouts':
+        product = cutout_stage.SDSS
+        inputs.append(await skyserver.fetch_cutout(
+            fetcher, target.ra, target.dec, scale=product.scale,
+            width=product.size, height=product.size, release=release))
+      elif dataset == 'ps1_cutouts':
+        inputs.append(await ps1.fetch_color_cutout(
+            fetcher, target.ra, target.dec, size=cutout_stage.PS1.size))
+      else:
+        product = (frame_stage.FILTERS if dataset == 'sdss_filters'
+                   else frame_stage.RGB)
+        frame = _frame_of(target)
+        frames = {}
+        for band in product.bands:
+          data = await sas.fetch_frame(fetcher, frame, band, release)
+          frames[band] = frames_lib.decode_frame(
+              data, band=band, source=sas.frame_path(frame, band, release))
+        try:
+          cut = product.cut(frames, target.ra, target.dec)
+        except frame_stage.Skip as e:
+          raise trainer_flags.RunError(
+              f'{target.name}: no stamp in field {frame.name} ({e})') from None
+        inputs.append(cut.get('stamp', cut.get('image')))
+  return inputs
+
+
+def model_input(value: Any, *, image_size: int, bands: str) -> np.ndarray:
+  """Bytes (PNG/JPEG), a ugriz stamp [H, W, 5] or uint8 [H, W, 3] -> model input."""
+  if isinstance(value, (bytes, bytearray)):
+    return input_pipeline.image_from_bytes(bytes(value), image_size)
+  value = np.asarray(value)
+  if value.ndim == 3 and value.shape[-1] == len(input_pipeline.STAMP_BANDS):
+    return input_pipeline.image_from_stamp(value, image_size, bands)
+  if value.ndim == 3 and value.shape[-1] == 3:
+    return input_pipeline.resize(value, image_size).numpy()
+  raise input_pipeline.DatasetError(
+      f'image of shape {value.shape}: expected [H, W, 3] or a [H, W, 5] stamp')
+
+
+def read_local(path: str) -> Any:
+  """A local image file's bytes, or a .npy stamp (no pickle)."""
+  try:
+    if path.endswith('.npy'):
+      return np.load(path, allow_pickle=False)
+    return pathlib.Path(path).read_bytes()
+  except (OSError, ValueError) as e:
+    raise trainer_flags.RunError(f'{path}: cannot read ({e})') from None
+
+
+def predict(workdir: str, targets: Sequence[Target], *,
+            cache_dir: str | None = None, release: int = 17
+            ) -> list[dict[str, Any]]:
+  """One row per target: name, ra, dec, a probability per class, the class."""
+  run_config = trainer_flags.read_run_config(workdir)
+  dataset = run_config['dataset'].split('/')[0]
+  names = run_config['class_names']
+  model_path = pathlib.Path(workdir) / train.MODEL_FILE
+  if not model_path.exists():
+    raise trainer_flags.RunError(
+        f'{model_path} not found: the run has not finished; rerun '
+        f'trainers.train with the same --workdir')
+  remote = [t for t in targets if t.image_path is None]
+  fetched = {}
+  if remote:
+    if dataset not in CUTOUT_DATASETS + FRAME_DATASETS:
+      raise trainer_flags.RunError(
+          f'the run was trained on {run_config["dataset"]}: predict fetches '
+          f'images for {", ".join(CUTOUT_DATASETS + FRAME_DATASETS)} only; '
+          f'pass --image')
+    cache_dir = cache_dir or os.path.join(workdir, 'predict_cache')
+    values = http.run(_fetch_inputs(remote, dataset, cache_dir, release))
+    fetched = {id(t): v for t, v in zip(remote, values)}
+  model = models.load_classifier(model_path)
+  size = model.input_shape[1]
+  bands = run_config.get('bands', input_pipeline.DEFAULT_BANDS)
+  batch = np.stack([
+      model_input(read_local(t.image_path) if t.image_path else fetched[id(t)],
+                  image_size=size, bands=bands) for t in targets])
+  probabilities = np.asarray(model.predict(batch, verbose=0), np.float64)
+  rows = []
+  for target, p in zip(targets, probabilities):
+    row = {'name': target.name, 'ra': target.ra, 'dec': target.dec}
+    row.update({name: float(value) for name, value in zip(names, p)})
+    row['class'] = names[int(np.argmax(p))]
+    rows.append(row)
+  return rows
+
+
+def format_rows(rows: Sequence[dict[str, Any]], fmt: str) -> str:
+  """The rows as an aligned table, CSV or JSON."""
+  if fmt == 'json':
+    return json.dumps(list(rows), indent=2)
+  columns = list(rows[0]) if rows else ['name', 'class']
+  if fmt == 'csv':
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().rstrip('\n')
+
+  def cell(value):
+    if value is None:
+      return '-'
+    return f'{value:.4f}' if isinstance(value, float) else str(value)
+
+  table = [columns] + [[cell(row[c]) for c in columns] for row in rows]
+  widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+  return '\n'.join('  '.join(text.ljust(w) for text, w in zip(line, widths))
+                   .rstrip() for line in table)
+
+
+def targets_from_flags(fv: flags.FlagValues = FLAGS) -> list[Target]:
+  if fv.image:
+    return [Target(name=path, image_path=path) for path in fv.image]
+  if fv.catalog:
+    try:
+      text = pathlib.Path(fv.catalog).read_text(encoding='utf-8-sig')
+    except (OSError, UnicodeDecodeError) as e:
+      raise trainer_flags.RunError(f'{fv.catalog}: cannot read ({e})') from None
+    return read_targets(text, fv.catalog)
+  return [Target(name=f'{fv.ra:.6f} {fv.dec:+.6f}', ra=fv.ra, dec=fv.dec,
+                 objid=fv.objid or 0)]
+
+
+def main(argv):
+  if len(argv) > 1:
+    trainer_flags.exit_with_error('predict', f'unexpected arguments {argv[1:]}')
+  try:
+    rows = predict(FLAGS.workdir, targets_from_flags(), cache_dir=FLAGS.cache_dir,
+                   release=FLAGS.release)
+  except (input_pipeline.DatasetError, trainer_flags.RunError, http.FetchError,
+          ValueError) as e:  # ValueError: FrameError, CatalogError, BadImage
+    trainer_flags.exit_with_error('predict', e)
+  print(format_rows(rows, FLAGS.format))
+  sys.stdout.flush()
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
