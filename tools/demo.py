@@ -90,6 +90,9 @@ def main() -> None:
       ], env)
       report = next(data_dir.glob(f'{name}/{args.config}/*/build_report.json'))
       shutil.copy(report, out / f'build_report_{name}.json')
+      run([sys.executable, str(REPO / 'tools' / 'example_grid.py'),
+           f'--dataset={name}/{args.config}', f'--data_dir={data_dir}',
+           f'--out={out / f"examples_{name}.png"}'], env)
 
     rows = []
     dataset = f'{args.train_dataset}/{args.config}'
@@ -117,6 +120,7 @@ def main() -> None:
   print(summary)
   print(f'datasets:      {data_dir}')
   print(f'build reports: {out}/build_report_*.json')
+  print(f'examples:      {out}/examples_*.png')
   print(f'runs:          {runs}/<model>_{args.train_dataset}/ '
         '(metrics.json, history.png, confusion.png, model.keras)')
   print(f'summary:       {out / "summary.md"}')
