@@ -23,7 +23,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['skytfds', 'skytfds.*', 'trainers']),
     package_data={
         'skytfds.datasets': [
-            '*/CITATIONS.bib', '*/README.md', '*/TAGS.txt', '*/checksums.tsv',
+            '*/CITATIONS.bib', '*/README.md', '*/TAGS.txt', '*/examples.png',
             '*/dummy_data/**/*', '*/dummy_data/*',
         ],
     },

@@ -13,6 +13,7 @@ from absl import logging
 import tensorflow_datasets as tfds
 
 from skytfds import catalog
+from skytfds import settings
 from skytfds import splits
 from skytfds.datasets import beam_stage
 from skytfds.datasets import configs
@@ -33,7 +34,12 @@ SDSS_CITATION_NOTE = (
 
 
 class BuildError(RuntimeError):
-  """A build that cannot go on; the message is one line a user can act on."""
+  """A build that cannot go on; the message says what to fix (catalogue
+  errors list the offending lines under a one-line header)."""
+
+
+class NothingToWrite(ValueError):
+  """Every object of the build was skipped."""
 
 
 class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -66,7 +72,9 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     self._use_beam = use_beam
     try:
       super()._download_and_prepare(dl_manager, download_config)
-    except (http.ServiceUnreachable, catalog.CatalogError) as e:
+    except (http.FetchError, catalog.CatalogError, settings.SettingsError,
+            NothingToWrite) as e:
+      # Per-object fetch failures are skips; what reaches here stops the build.
       _fail(e)
     if use_beam and isinstance(self._stage, frame_stage.FrameStage):
       self._stage.count_staged_skips(
@@ -94,10 +102,19 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
           for name in splits.SPLITS if by_split[name]
       }
     stage.prepare(objects, self._report)
-    return {
-        name: self._generate_examples(stage, by_split[name])
-        for name in splits.SPLITS if by_split[name]
-    }
+    written = [name for name in splits.SPLITS
+               if any(True for _ in stage.examples(by_split[name]))]
+    for name in splits.SPLITS:
+      if by_split[name] and name not in written:
+        self._report.notes.append(
+            f'split {name}: all {len(by_split[name])} objects were skipped; '
+            'the split is left out')
+    if not written:
+      raise NothingToWrite(
+          f'all {len(objects)} objects were skipped '
+          f'({dict(sorted(self._report.skipped.items()))}); nothing to write. '
+          f'Examples: {dict(self._report.skipped_examples)}')
+    return {name: self._generate_examples(stage, by_split[name]) for name in written}
 
   def _process_pipeline_result(self, pipeline_result):
     beam_stage.merge_metrics(pipeline_result, self._report)

@@ -88,7 +88,7 @@ class CorruptBand(Exception):
   """A fetched band file did not decode."""
 
   def __init__(self, band: str, error: Exception):
-    super().__init__(f'band {band}: {error}')
+    super().__init__(str(error))  # FrameError names the frame and band already.
     self.band = band
     self.error = error
 

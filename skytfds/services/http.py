@@ -725,7 +725,12 @@ class Fetcher:
                           retryable=False) from e
     except Exception as e:  # pylint: disable=broad-except  (remote stores vary)
       raise AttemptFailed('storage_error', f'{type(e).__name__}: {_one_line(e)}') from e
-    validate_body(data, kind, max_bytes=self.max_bytes)
+    try:
+      validate_body(data, kind, max_bytes=self.max_bytes)
+    except AttemptFailed as e:
+      if is_local_base(url):
+        e.retryable = False  # A local file reads the same again: no use retrying.
+      raise
     return data
 
   def _read_fsspec_sync(self, url: str) -> bytes:
