@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import email.utils
 import errno
@@ -318,10 +319,8 @@ def _retry_after_seconds(value: str | None) -> float | None:
   if not value:
     return None
   value = value.strip()
-  try:
+  with contextlib.suppress(ValueError):
     return max(0.0, float(value))
-  except ValueError:
-    pass
   try:
     when = email.utils.parsedate_to_datetime(value)
   except (TypeError, ValueError):
@@ -459,11 +458,9 @@ class Fetcher:
     """Drops a cached file (e.g. one that failed to decode); no-op if absent."""
     if self.cache_dir is None:
       return
-    try:
+    with contextlib.suppress(FileNotFoundError):
       self.cache_path(cache_name).unlink()
       self.stats.cache_evictions += 1
-    except FileNotFoundError:
-      pass
 
   def _read_cache_sync(self, cache_name: str, kind: str) -> bytes | None:
     path = self.cache_path(cache_name)
@@ -501,10 +498,8 @@ class Fetcher:
         os.fsync(f.fileno())
       os.replace(tmp, path)
     except BaseException:
-      try:
+      with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
-      except FileNotFoundError:
-        pass
       raise
 
   # -- fetching ---------------------------------------------------------------
