@@ -83,7 +83,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
   Keras' BackupAndRestore keeps weights only; resuming Adam without its
   moments would change the run, so the optimizer variables are kept too.
+  Epochs on cached embeddings take milliseconds, so after the first epoch a
+  checkpoint is written at most every `min_interval_s` seconds, and always
+  after the last epoch: an interruption loses at most that much training.
   """
+
+  min_interval_s = 10.0
 
   def __init__(self, directory: pathlib.Path, weights_model: keras.Model,
                stage: str, first_epoch: int = 0):
@@ -93,6 +98,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     self.stage = stage
     self.first_epoch = first_epoch      # epochs of earlier stages
     self.rows: list[dict[str, Any]] = []
+    self._last_save = -float('inf')
 
   @property
   def _state_path(self) -> pathlib.Path:
@@ -122,6 +128,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
     row = {key: float(value) for key, value in (logs or {}).items()}
     row.update(stage=self.stage, epoch=self.first_epoch + epoch + 1)
     self.rows = [r for r in self.rows if r['epoch'] < row['epoch']] + [row]
+    last_epoch = epoch + 1 >= (self.params or {}).get('epochs', 0)
+    if not last_epoch and time.time() - self._last_save < self.min_interval_s:
+      return
+    self._last_save = time.time()
     weights = self.directory / 'model.weights.h5'
     temporary = self.directory / 'model.tmp.weights.h5'
     self.weights_model.save_weights(temporary)
