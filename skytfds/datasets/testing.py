@@ -26,14 +26,20 @@ class SkyBuilderTestCase(tfds.testing.DatasetBuilderTestCase):
   BUILDER_CONFIG_NAMES_TO_TEST = ['tiny']
   SPLITS = {'train': 6, 'validation': 3, 'test': 3}
 
+  def __init_subclass__(cls, **kwargs):
+    super().__init_subclass__(**kwargs)
+    # TFDS uses dummy_data as the download directory: work on a copy so that
+    # the fetch cache and staged stamps never land in the source tree. Set at
+    # class creation: TFDS memoizes `dummy_data` the first time it is read.
+    source = cls.DATASET_CLASS.code_path.parent / 'dummy_data'
+    cls._tmp = pathlib.Path(tempfile.mkdtemp(prefix='skytfds-dummy-'))
+    cls.EXAMPLE_DIR = str(shutil.copytree(source, cls._tmp / 'dummy_data'))
+
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    source = cls.DATASET_CLASS.code_path.parent / 'dummy_data'
-    # TFDS uses dummy_data as the download directory: work on a copy so that
-    # the fetch cache and staged stamps never land in the source tree.
-    cls._tmp = pathlib.Path(tempfile.mkdtemp(prefix='skytfds-dummy-'))
-    cls.EXAMPLE_DIR = str(shutil.copytree(source, cls._tmp / 'dummy_data'))
+    assert pathlib.Path(cls.dummy_data) == pathlib.Path(cls.EXAMPLE_DIR), (
+        'dummy_data must be the temporary copy, not the source tree')
     catalog_path = pathlib.Path(cls.EXAMPLE_DIR) / 'catalog.csv'
     objects = catalog.parse_catalog(catalog_path.read_bytes(), str(catalog_path))
     cls._emulator = app.EmulatorThread(
