@@ -22,6 +22,7 @@ import warnings
 from typing import Callable
 
 import keras
+import tensorflow as tf
 
 WEIGHTS_IMAGENET = 'imagenet'
 WEIGHTS_NONE = 'none'
@@ -246,8 +247,11 @@ def calibrate_batch_norm(classifier: Classifier, images) -> int:
   for norm in norms:
     norm.momentum = 0.0
   try:
-    application(classifier.backbone.preprocess_input(
-        keras.ops.convert_to_tensor(images, 'float32')), training=True)
+    # As a graph: run eagerly, the first pass through a fresh model costs
+    # several times more (every op's kernel set up one by one).
+    tf.function(lambda x: application(x, training=True))(
+        classifier.backbone.preprocess_input(
+            keras.ops.convert_to_tensor(images, 'float32')))
   finally:
     for norm, momentum in zip(norms, momenta):
       norm.momentum = momentum

@@ -144,6 +144,16 @@ def test_batch_norm_calibration_rescues_random_mobilenet_embeddings(cutouts):
   before = np.abs(classifier.features.predict(images, verbose=0)).mean()
   assert before < 1e-6  # BatchNorm stats of (0, 1) make activations vanish
   assert models.calibrate_batch_norm(classifier, images) == 27
+  # With momentum 0 the first BatchNorm's moving mean is exactly the batch
+  # mean of its input (the first convolution of the preprocessed images).
+  app = classifier.application
+  norm = next(layer for layer in app.layers
+              if isinstance(layer, keras.layers.BatchNormalization))
+  conv = keras.Model(app.inputs, norm.input)
+  expected = conv(classifier.backbone.preprocess_input(
+      tf.cast(images, tf.float32))).numpy().mean(axis=(0, 1, 2))
+  np.testing.assert_allclose(norm.moving_mean.numpy(), expected,
+                             rtol=1e-3, atol=1e-5)
   after = np.abs(classifier.features.predict(images, verbose=0)).mean()
   assert 1e-2 < after < 1e2
   assert not classifier.application.trainable

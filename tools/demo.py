@@ -4,6 +4,11 @@ Starts the emulator on 127.0.0.1, builds the four datasets (config `tiny`) with
 `tfds build`, trains the four frozen-backbone models on one of them
 (weights=none, cached features), evaluates them, and writes a summary table
 and plots under --out. The emulator is stopped on exit, Ctrl-C or failure.
+
+Each dataset is trained on right after its build, so a long run (e.g. the
+README's `small` table: `--config=small --train_datasets=all --epochs=50`)
+has results for the first datasets while the later ones build. Rerunning
+reuses finished builds and runs.
 """
 
 import argparse
@@ -63,11 +68,49 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
   return time.time() - start
 
 
+def train_all(args, name: str, data_dir: pathlib.Path, runs: pathlib.Path,
+              env: dict[str, str]) -> list[tuple]:
+  """Trains and evaluates every model on one dataset; returns summary rows."""
+  rows = []
+  dataset = f'{name}/{args.config}'
+  for model in args.models.split(','):
+    workdir = runs / f'{model}_{name}'
+    say(f'training {model} on {dataset} (weights=none, cached features)')
+    train_s = run([
+        sys.executable, '-m', 'trainers.train', f'--model={model}',
+        f'--dataset={dataset}', f'--data_dir={data_dir}', f'--workdir={workdir}',
+        f'--epochs={args.epochs}', '--weights=none', '--cache_features=on',
+    ], env)
+    say(f'evaluating {model} on the test split')
+    run([sys.executable, '-m', 'trainers.evaluate', f'--workdir={workdir}',
+         f'--data_dir={data_dir}', '--split=test'], env)
+    metrics = json.loads((workdir / 'metrics.json').read_text())
+    test = metrics.get('test') or metrics['evaluations']['test']
+    val = metrics.get('validation') or metrics['evaluations']['validation']
+    rows.append((model, dataset, val['accuracy'], test['accuracy'],
+                 test['macro_f1'], train_s))
+  return rows
+
+
+def write_summary(out: pathlib.Path, rows: list[tuple]) -> str:
+  """Writes summary.md (one row per model and dataset); returns its text."""
+  table = ['| model | dataset | validation accuracy | test accuracy | '
+           'test macro-F1 | train time (s) |', '|---|---|---|---|---|---|']
+  table += [f'| {m} | {d} | {v:.3f} | {a:.3f} | {f:.3f} | {t:.0f} |'
+            for m, d, v, a, f, t in rows]
+  summary = '\n'.join(table) + '\n'
+  (out / 'summary.md').write_text(summary)
+  return summary
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument('--out', default='demo_out', help='where everything goes')
   parser.add_argument('--config', default='tiny')
-  parser.add_argument('--train_dataset', default='sdss_cutouts')
+  parser.add_argument('--datasets', default=','.join(DATASETS),
+                      help='which datasets to build, in this order')
+  parser.add_argument('--train_datasets', default='sdss_cutouts',
+                      help="comma-separated datasets to train on, or 'all'")
   parser.add_argument('--epochs', type=int, default=20)
   parser.add_argument('--models', default=','.join(MODELS))
   args = parser.parse_args()
@@ -79,9 +122,17 @@ def main() -> None:
   started = time.time()
   timings = {}
 
+  datasets = args.datasets.split(',')
+  train_datasets = (datasets if args.train_datasets == 'all'
+                    else args.train_datasets.split(','))
+  unknown = sorted(set(datasets + train_datasets) - set(DATASETS))
+  if unknown or not set(train_datasets) <= set(datasets):
+    parser.error(f'--datasets and --train_datasets take {", ".join(DATASETS)}; '
+                 'every trained dataset must also be built')
+  rows = []
   say('starting the SDSS-compatible emulator on 127.0.0.1')
   with emulator(out / 'emulator_cache') as env:
-    for name in DATASETS:
+    for name in datasets:
       say(f'building {name}/{args.config} (tfds build)')
       timings[name] = run([
           tfds_cli, 'build', str(REPO / 'skytfds' / 'datasets' / name),
@@ -93,35 +144,17 @@ def main() -> None:
       run([sys.executable, str(REPO / 'tools' / 'example_grid.py'),
            f'--dataset={name}/{args.config}', f'--data_dir={data_dir}',
            f'--out={out / f"examples_{name}.png"}'], env)
+      if name in train_datasets:
+        rows += train_all(args, name, data_dir, runs, env)
+        write_summary(out, rows)
 
-    rows = []
-    dataset = f'{args.train_dataset}/{args.config}'
-    for model in args.models.split(','):
-      workdir = runs / f'{model}_{args.train_dataset}'
-      say(f'training {model} on {dataset} (weights=none, cached features)')
-      train_s = run([
-          sys.executable, '-m', 'trainers.train', f'--model={model}',
-          f'--dataset={dataset}', f'--data_dir={data_dir}', f'--workdir={workdir}',
-          f'--epochs={args.epochs}', '--weights=none', '--cache_features=on',
-      ], env)
-      say(f'evaluating {model} on the test split')
-      run([sys.executable, '-m', 'trainers.evaluate', f'--workdir={workdir}',
-           f'--data_dir={data_dir}', '--split=test'], env)
-      metrics = json.loads((workdir / 'metrics.json').read_text())
-      test = metrics.get('test') or metrics['evaluations']['test']
-      rows.append((model, dataset, test['accuracy'], test['macro_f1'], train_s))
-
-  table = ['| model | dataset | test accuracy | test macro-F1 | train time (s) |',
-           '|---|---|---|---|---|']
-  table += [f'| {m} | {d} | {a:.3f} | {f:.3f} | {t:.0f} |' for m, d, a, f, t in rows]
-  summary = '\n'.join(table) + '\n'
-  (out / 'summary.md').write_text(summary)
+  summary = write_summary(out, rows)
   say(f'done in {time.time() - started:.0f} s')
   print(summary)
   print(f'datasets:      {data_dir}')
   print(f'build reports: {out}/build_report_*.json')
   print(f'examples:      {out}/examples_*.png')
-  print(f'runs:          {runs}/<model>_{args.train_dataset}/ '
+  print(f'runs:          {runs}/<model>_<dataset>/ '
         '(metrics.json, history.png, confusion.png, model.keras)')
   print(f'summary:       {out / "summary.md"}')
 
