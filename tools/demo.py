@@ -5,10 +5,11 @@ Starts the emulator on 127.0.0.1, builds the four datasets (config `tiny`) with
 (weights=none, cached features), evaluates them, and writes a summary table
 and plots under --out. The emulator is stopped on exit, Ctrl-C or failure.
 
-Each dataset is trained on right after its build, so a long run (e.g. the
-README's `small` table: `--config=small --train_datasets=all --epochs=50`)
-has results for the first datasets while the later ones build. Rerunning
-reuses finished builds and runs.
+All datasets are built first; then each model is trained on each dataset in
+turn, model by model, and summary.md grows by a row after every run, so a
+long run (the README's `small` table: `--config=small --train_datasets=all
+--epochs=50 --skip_evaluate`) has complete rows for the cheap models while
+the heavy ones still run. Rerunning reuses finished builds and runs.
 """
 
 import argparse
@@ -68,28 +69,26 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
   return time.time() - start
 
 
-def train_all(args, name: str, data_dir: pathlib.Path, runs: pathlib.Path,
-              env: dict[str, str]) -> list[tuple]:
-  """Trains and evaluates every model on one dataset; returns summary rows."""
-  rows = []
+def train_one(args, model: str, name: str, data_dir: pathlib.Path,
+              runs: pathlib.Path, env: dict[str, str]) -> tuple:
+  """Trains (and evaluates) one model on one dataset; returns a summary row."""
   dataset = f'{name}/{args.config}'
-  for model in args.models.split(','):
-    workdir = runs / f'{model}_{name}'
-    say(f'training {model} on {dataset} (weights=none, cached features)')
-    train_s = run([
-        sys.executable, '-m', 'trainers.train', f'--model={model}',
-        f'--dataset={dataset}', f'--data_dir={data_dir}', f'--workdir={workdir}',
-        f'--epochs={args.epochs}', '--weights=none', '--cache_features=on',
-    ], env)
+  workdir = runs / f'{model}_{name}'
+  say(f'training {model} on {dataset} (weights=none, cached features)')
+  train_s = run([
+      sys.executable, '-m', 'trainers.train', f'--model={model}',
+      f'--dataset={dataset}', f'--data_dir={data_dir}', f'--workdir={workdir}',
+      f'--epochs={args.epochs}', '--weights=none', '--cache_features=on',
+  ], env)
+  if not args.skip_evaluate:
     say(f'evaluating {model} on the test split')
     run([sys.executable, '-m', 'trainers.evaluate', f'--workdir={workdir}',
          f'--data_dir={data_dir}', '--split=test'], env)
-    metrics = json.loads((workdir / 'metrics.json').read_text())
-    test = metrics.get('test') or metrics['evaluations']['test']
-    val = metrics.get('validation') or metrics['evaluations']['validation']
-    rows.append((model, dataset, val['accuracy'], test['accuracy'],
-                 test['macro_f1'], train_s))
-  return rows
+  metrics = json.loads((workdir / 'metrics.json').read_text())
+  test = metrics.get('test') or metrics['evaluations']['test']
+  val = metrics.get('validation') or metrics['evaluations']['validation']
+  return (model, dataset, val['accuracy'], test['accuracy'], test['macro_f1'],
+          train_s)
 
 
 def write_summary(out: pathlib.Path, rows: list[tuple]) -> str:
@@ -113,6 +112,9 @@ def main() -> None:
                       help="comma-separated datasets to train on, or 'all'")
   parser.add_argument('--epochs', type=int, default=20)
   parser.add_argument('--models', default=','.join(MODELS))
+  parser.add_argument('--skip_evaluate', action='store_true',
+                      help='skip trainers.evaluate (train already reports the '
+                      'test split)')
   args = parser.parse_args()
   out = (REPO / args.out).resolve()
   data_dir, runs = out / 'data', out / 'runs'
@@ -144,8 +146,10 @@ def main() -> None:
       run([sys.executable, str(REPO / 'tools' / 'example_grid.py'),
            f'--dataset={name}/{args.config}', f'--data_dir={data_dir}',
            f'--out={out / f"examples_{name}.png"}'], env)
-      if name in train_datasets:
-        rows += train_all(args, name, data_dir, runs, env)
+
+    for model in args.models.split(','):
+      for name in train_datasets:
+        rows.append(train_one(args, model, name, data_dir, runs, env))
         write_summary(out, rows)
 
   summary = write_summary(out, rows)
