@@ -381,3 +381,29 @@ def test_predict_cuts_sdss_filters_stamps_from_sas_frames(data_dir, emulator,
   with pytest.raises(trainer_flags.RunError, match='the frame is unknown'):
     predict_lib.predict(str(workdir), [predict_lib.Target(
         name='b', ra=target.ra, dec=target.dec)], cache_dir=tmp_path / 'c')
+
+
+def test_results_table_lists_each_run_of_a_config(cached_run, tmp_path):
+  sys.path.insert(0, str(REPO / 'tools'))
+  try:
+    import results_table  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.pop(0)
+  workdir, result = cached_run
+  runs = tmp_path / 'runs'
+  for model in ('vgg16', 'mobilenet'):  # written out of order
+    (runs / f'{model}_fake').mkdir(parents=True)
+    metrics = {**json.loads((workdir / 'metrics.json').read_text()),
+               'model': model}
+    (runs / f'{model}_fake' / 'metrics.json').write_text(json.dumps(metrics))
+  lines = results_table.table(runs).splitlines()
+  assert len(lines) == 4 and lines[0].startswith('| model | dataset |')
+  assert lines[2].startswith('| mobilenet | fake_sdss_cutouts |')
+  assert lines[3].startswith('| vgg16 | fake_sdss_cutouts |')
+  cells = [c.strip() for c in lines[2].strip('|').split('|')]
+  assert cells[2] == '/'.join(str(fake_datasets.SPLIT_SIZES[s])
+                              for s in ('train', 'validation', 'test'))
+  assert float(cells[4]) == pytest.approx(result['test']['accuracy'], abs=1e-3)
+  assert float(cells[5]) == pytest.approx(result['test']['macro_f1'], abs=1e-3)
+  # Another config's runs are left out.
+  assert len(results_table.table(runs, config='small').splitlines()) == 2

@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+import results_table  # tools/results_table.py, beside this file
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATASETS = ('sdss_filters', 'sdss_rgb', 'sdss_cutouts', 'ps1_cutouts')
 MODELS = ('mobilenet', 'resnet50', 'vgg16', 'xception')
@@ -70,12 +72,12 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def train_one(args, model: str, name: str, data_dir: pathlib.Path,
-              runs: pathlib.Path, env: dict[str, str]) -> tuple:
-  """Trains (and evaluates) one model on one dataset; returns a summary row."""
+              runs: pathlib.Path, env: dict[str, str]) -> None:
+  """Trains (and evaluates) one model on one dataset under runs/."""
   dataset = f'{name}/{args.config}'
   workdir = runs / f'{model}_{name}'
   say(f'training {model} on {dataset} (weights=none, cached features)')
-  train_s = run([
+  run([
       sys.executable, '-m', 'trainers.train', f'--model={model}',
       f'--dataset={dataset}', f'--data_dir={data_dir}', f'--workdir={workdir}',
       f'--epochs={args.epochs}', '--weights=none', '--cache_features=on',
@@ -84,20 +86,11 @@ def train_one(args, model: str, name: str, data_dir: pathlib.Path,
     say(f'evaluating {model} on the test split')
     run([sys.executable, '-m', 'trainers.evaluate', f'--workdir={workdir}',
          f'--data_dir={data_dir}', '--split=test'], env)
-  metrics = json.loads((workdir / 'metrics.json').read_text())
-  test = metrics.get('test') or metrics['evaluations']['test']
-  val = metrics.get('validation') or metrics['evaluations']['validation']
-  return (model, dataset, val['accuracy'], test['accuracy'], test['macro_f1'],
-          train_s)
 
 
-def write_summary(out: pathlib.Path, rows: list[tuple]) -> str:
-  """Writes summary.md (one row per model and dataset); returns its text."""
-  table = ['| model | dataset | validation accuracy | test accuracy | '
-           'test macro-F1 | train time (s) |', '|---|---|---|---|---|---|']
-  table += [f'| {m} | {d} | {v:.3f} | {a:.3f} | {f:.3f} | {t:.0f} |'
-            for m, d, v, a, f, t in rows]
-  summary = '\n'.join(table) + '\n'
+def write_summary(out: pathlib.Path, config: str) -> str:
+  """Writes summary.md (every run under out/runs of this config); returns it."""
+  summary = results_table.table(out / 'runs', config)
   (out / 'summary.md').write_text(summary)
   return summary
 
@@ -122,7 +115,6 @@ def main() -> None:
   bin_dir = pathlib.Path(sys.executable).parent
   tfds_cli = str(bin_dir / 'tfds') if (bin_dir / 'tfds').exists() else 'tfds'
   started = time.time()
-  timings = {}
 
   datasets = args.datasets.split(',')
   train_datasets = (datasets if args.train_datasets == 'all'
@@ -131,12 +123,11 @@ def main() -> None:
   if unknown or not set(train_datasets) <= set(datasets):
     parser.error(f'--datasets and --train_datasets take {", ".join(DATASETS)}; '
                  'every trained dataset must also be built')
-  rows = []
   say('starting the SDSS-compatible emulator on 127.0.0.1')
   with emulator(out / 'emulator_cache') as env:
     for name in datasets:
       say(f'building {name}/{args.config} (tfds build)')
-      timings[name] = run([
+      run([
           tfds_cli, 'build', str(REPO / 'skytfds' / 'datasets' / name),
           f'--config={args.config}', f'--data_dir={data_dir}',
           f'--download_dir={out / "downloads"}',
@@ -149,10 +140,10 @@ def main() -> None:
 
     for model in args.models.split(','):
       for name in train_datasets:
-        rows.append(train_one(args, model, name, data_dir, runs, env))
-        write_summary(out, rows)
+        train_one(args, model, name, data_dir, runs, env)
+        write_summary(out, args.config)
 
-  summary = write_summary(out, rows)
+  summary = write_summary(out, args.config)
   say(f'done in {time.time() - started:.0f} s')
   print(summary)
   print(f'datasets:      {data_dir}')
