@@ -96,7 +96,7 @@ def num_examples(builder: tfds.core.DatasetBuilder, split: str) -> int:
 
 def fingerprint(builder: tfds.core.DatasetBuilder, split: str) -> dict[str, Any]:
   """What identifies the built data of one split (changes when it is rebuilt)."""
-  data_path = pathlib.Path(os.fspath(builder.data_path))
+  data_path = pathlib.Path(os.fspath(builder.data_path)).resolve()
   files = []
   for path in sorted(data_path.iterdir()):
     if path.is_file() and (f'-{split}.' in path.name or path.suffix == '.json'):
