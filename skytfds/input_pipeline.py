@@ -2,7 +2,11 @@
 
 One readable chain (big_transfer style): read the encoded examples, shuffle
 them while they are small, decode and resize in a parallel `map` (AUTOTUNE),
-batch, prefetch. Images come out float32 [N, size, size, 3] in [0, 255], RGB;
+batch, prefetch. A pipeline read many times (streaming training, per-epoch
+validation) can ask for `cache=True`: the decoded, resized images are then
+kept in memory after the first pass (float32, exactly what an uncached pass
+delivers) and shuffled there, so later epochs skip decoding, if the split
+fits in CACHE_MAX_BYTES. Images come out float32 [N, size, size, 3] in [0, 255], RGB;
 each backbone's own `preprocess_input` lives inside the model (models.py), so
 the same pipeline feeds every backbone.
 
@@ -33,6 +37,9 @@ DEFAULT_BANDS = 'irg'
 STAMP_SOFTENING_NMGY = 0.05
 STAMP_MAX_NMGY = 100.0
 SHUFFLE_BUFFER = 10_000
+# Decoded images kept in memory by `make_dataset(cache=True)` (the shuffle
+# buffer after the cache holds as much again). 2,400 images at 224 px: 1.4 GB.
+CACHE_MAX_BYTES = 2 << 30
 
 
 class DatasetError(ValueError):
@@ -172,11 +179,27 @@ def augment(image: tf.Tensor) -> tf.Tensor:
   return tf.image.rot90(image, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
 
 
+def decoded_bytes(builder: tfds.core.DatasetBuilder, split: str,
+                  image_size: int) -> int:
+  """Memory that a split's decoded, resized float32 images take."""
+  return num_examples(builder, split) * image_size * image_size * 3 * 4
+
+
 def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *,
                  image_size: int, batch_size: int, bands: str = DEFAULT_BANDS,
                  shuffle: bool = False, augment_images: bool = False,
-                 seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset:
-  """(images float32 [B, size, size, 3] in [0, 255], labels one-hot [B, C])."""
+                 seed: int = 0, drop_remainder: bool = False,
+                 cache: bool = False) -> tf.data.Dataset:
+  """(images float32 [B, size, size, 3] in [0, 255], labels one-hot [B, C]).
+
+  Args:
+    cache: the caller will iterate several times: keep the decoded images
+      in memory after the first pass, if the split takes at most
+      CACHE_MAX_BYTES; otherwise decode every pass as without it. Rounding
+      them to uint8 would save memory but not be exact: through a random
+      (weights='none') backbone, rounding moves embeddings as much as a
+      different image does.
+  """
   if batch_size <= 0:
     raise ValueError(f'batch_size={batch_size}: expected a positive number')
   feature = image_feature(builder)
@@ -188,17 +211,26 @@ def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *,
   ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=shuffle,
                           read_config=read_config)
   ds = ds.map(lambda ex: (ex[feature], ex[LABEL_FEATURE]))
-  if shuffle:
-    ds = ds.shuffle(min(max(count, 1), SHUFFLE_BUFFER), seed=seed,
-                    reshuffle_each_iteration=True)
 
-  def prepare(value, label):
-    image = to_image(value, feature, image_size=image_size, bands=bands)
+  def decode(value, label):
+    return to_image(value, feature, image_size=image_size, bands=bands), label
+
+  def finish(image, label):
     if augment_images:
       image = augment(image)
     return image, tf.one_hot(label, num_classes, dtype=tf.float32)
 
-  ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+  buffer = min(max(count, 1), SHUFFLE_BUFFER)
+  if cache and decoded_bytes(builder, split, image_size) <= CACHE_MAX_BYTES:
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle:
+      ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+  else:
+    if shuffle:  # While the examples are still small, encoded.
+      ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda v, l: finish(*decode(v, l)),
+                num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   return ds.prefetch(tf.data.AUTOTUNE)
 

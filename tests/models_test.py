@@ -223,3 +223,33 @@ def test_stamp_stretch_maps_bands_to_rgb():
   np.testing.assert_allclose(rgb[..., 2], 0.0)
   with pytest.raises(ValueError, match='three distinct letters'):
     input_pipeline.stamp_to_rgb(stamp, 'iig')
+
+
+def _epoch(ds):
+  images, labels = zip(*((i.numpy(), l.numpy()) for i, l in ds))
+  return np.concatenate(images), np.concatenate(labels)
+
+
+def test_cached_pipeline_delivers_the_same_images_every_epoch(cutouts,
+                                                              monkeypatch):
+  plain = _epoch(input_pipeline.make_dataset(
+      cutouts, 'train', image_size=96, batch_size=8))
+  cached_ds = input_pipeline.make_dataset(
+      cutouts, 'train', image_size=96, batch_size=8, cache=True)
+  for _ in range(2):  # The first pass fills the cache, the second reads it.
+    images, labels = _epoch(cached_ds)
+    assert images.dtype == np.float32 and images.shape == plain[0].shape
+    np.testing.assert_array_equal(labels, plain[1])
+    np.testing.assert_array_equal(images, plain[0])
+  # Shuffled epochs differ in order but hold the same images.
+  shuffled = input_pipeline.make_dataset(
+      cutouts, 'train', image_size=96, batch_size=8, cache=True, shuffle=True)
+  first, second = _epoch(shuffled)[0], _epoch(shuffled)[0]
+  assert not np.array_equal(first, second)
+  np.testing.assert_allclose(np.sort(first.sum(axis=(1, 2, 3))),
+                             np.sort(second.sum(axis=(1, 2, 3))), rtol=1e-6)
+  # A split over the memory budget is decoded every pass, as without cache.
+  monkeypatch.setattr(input_pipeline, 'CACHE_MAX_BYTES', 1)
+  over = _epoch(input_pipeline.make_dataset(
+      cutouts, 'train', image_size=96, batch_size=8, cache=True))
+  np.testing.assert_array_equal(over[0], plain[0])

@@ -106,7 +106,7 @@ def test_cached_and_streaming_training_agree(data_dir, cached_run, tmp_path):
   assert streamed['cache_features'] is False and streamed['features'] == {}
   # Same embeddings, same batches: the same head up to float noise.
   assert abs(streamed['validation']['accuracy']
-             - cached['validation']['accuracy']) <= 2 / 18
+             - cached['validation']['accuracy']) <= 2 / 18 + 1e-9
   cached_losses = [row['val_loss'] for row in cached['history']]
   streamed_losses = [row['val_loss'] for row in streamed['history']]
   np.testing.assert_allclose(streamed_losses, cached_losses, rtol=0.05)

@@ -33,8 +33,9 @@ Suites:
             JPEGs in class folders through Keras
             `ImageDataGenerator.flow_from_directory` (224 px, batch 32,
             MobileNet preprocess_input). Project: `sdss_cutouts` TFRecords
-            (built against the emulator) through `input_pipeline.make_dataset`.
-            Limit: `tf.io.decode_jpeg` + resize of the same bytes in a
+            (built against the emulator) through `input_pipeline.make_dataset`
+            as the trainer streams them (decoded images kept in memory after
+            the first epoch; `project_decoding_every_epoch` without). Limit: `tf.io.decode_jpeg` + resize of the same bytes in a
             parallel tf.data map on all cores.
   train     Wall time for N epochs (10 with --quick, else 50) of the frozen
             MobileNet (random weights, BatchNorm calibrated: ImageNet weights
@@ -694,25 +695,6 @@ def generator_batches(generator) -> Iterator[Any]:
     generator.on_epoch_end()
 
 
-@contextlib.contextmanager
-def resize_without_antialias() -> Iterator[None]:
-  """What-if: input_pipeline.resize with antialias=False (this process only)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from skytfds import input_pipeline  # pylint: disable=g-import-not-at-top
-  original = input_pipeline.resize
-
-  def resize(image, size):
-    image = tf.image.resize(tf.cast(image, tf.float32), (size, size),
-                            method='bilinear', antialias=False)
-    return tf.clip_by_value(image, 0.0, 255.0)
-
-  input_pipeline.resize = resize
-  try:
-    yield
-  finally:
-    input_pipeline.resize = original
-
-
 def suite_input(work: pathlib.Path, quick: bool) -> dict[str, Any]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from skytfds import input_pipeline  # pylint: disable=g-import-not-at-top
@@ -735,15 +717,17 @@ def suite_input(work: pathlib.Path, quick: bool) -> dict[str, Any]:
                 .map(decode_resize, num_parallel_calls=tf.data.AUTOTUNE)
                 .batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE))
 
-  def project_batches():
-    # The trainer's pipeline, repeated: steady state, as epochs follow epochs.
+  def project_batches(cache=True):
+    # The trainer's streaming pipeline, repeated as epochs follow epochs: it
+    # keeps the decoded images in memory after the first pass (cache=True).
     return iter(input_pipeline.make_dataset(
         data.builder, split, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
-        shuffle=True).repeat())
+        shuffle=True, cache=cache).repeat())
 
-  def what_if_batches():
-    with resize_without_antialias():
-      return project_batches()
+  def decoding_batches():
+    # The same pipeline decoding every pass: its first epoch, or a split too
+    # big for input_pipeline.CACHE_MAX_BYTES.
+    return project_batches(cache=False)
 
   def baseline_batches():
     return generator_batches(flow_from_directory(data.jpeg_dir / split,
@@ -751,7 +735,7 @@ def suite_input(work: pathlib.Path, quick: bool) -> dict[str, Any]:
 
   makers = {'limit': limit_batches, 'project': project_batches,
             'baseline': baseline_batches,
-            'project_without_antialias': what_if_batches}
+            'project_decoding_every_epoch': decoding_batches}
   rates = {name: [] for name in makers}
   load_before = load_average()
   for _ in range(repeats):  # Interleaved, so load changes hit all of them.
@@ -766,12 +750,12 @@ def suite_input(work: pathlib.Path, quick: bool) -> dict[str, Any]:
       image_size=IMAGE_SIZE, batch_size=BATCH_SIZE, jpeg_px=240,
       repeats=repeats,
       all_rates={k: [round(x) for x in v] for k, v in rates.items()},
-      project_without_antialias=best['project_without_antialias'],
+      project_decoding_every_epoch=best['project_decoding_every_epoch'],
       load_before=load_before, load_after=load_average(),
       note='steady state (iterators repeat); project delivers [0, 255] floats '
       '(preprocess_input is inside the model), baseline applies '
-      'preprocess_input in the generator; project_without_antialias is a '
-      'what-if with input_pipeline.resize(antialias=False)')
+      'preprocess_input in the generator; project keeps decoded images in '
+      'memory after its first pass, project_decoding_every_epoch does not')
 
 
 def study_model(classifier):

@@ -327,11 +327,14 @@ def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
         'feature_shape': list(builder.info.features[feature].shape),
         'input_size': size, 'precision': policy})
 
-    def images(split: str, training: bool = False) -> tf.data.Dataset:
+    def images(split: str, training: bool = False, *, every_epoch: bool = False
+               ) -> tf.data.Dataset:
+      # every_epoch: streamed once per epoch, so worth keeping decoded.
       return input_pipeline.make_dataset(
           builder, split, image_size=size, batch_size=config.batch_size,
           bands=config.bands, shuffle=training,
-          augment_images=training and config.augment, seed=config.seed)
+          augment_images=training and config.augment, seed=config.seed,
+          cache=every_epoch)
 
     counts = {split: input_pipeline.num_examples(builder, split)
               for split in ('train', 'validation', 'test')}
@@ -357,7 +360,8 @@ def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
                                           config.batch_size)
       else:
         head_model = classifier.model
-        train_ds, validation_ds = images('train', True), images('validation')
+        train_ds = images('train', True, every_epoch=True)
+        validation_ds = images('validation', every_epoch=True)
       models.compile_for_training(head_model, config.learning_rate,
                                   jit_compile=jit)
     head = fit_stage(HEAD_STAGE, head_model, classifier.head, train_ds,
@@ -371,7 +375,8 @@ def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
                                     jit_compile=jit)
       stages[FINE_TUNE_STAGE] = fit_stage(
           FINE_TUNE_STAGE, classifier.model, classifier.model,
-          images('train', True), images('validation'),
+          images('train', True, every_epoch=True),
+          images('validation', every_epoch=True),
           epochs=config.fine_tune_epochs, workdir=workdir,
           first_epoch=config.epochs)
     classifier.model.save(workdir / MODEL_FILE)
