@@ -637,7 +637,7 @@ class _Validator:
     self.where = table.where  # 'line' or 'row'
     self.errors: list[str] = []
     self.notes: list[str] = []
-    self.sentinels = 0
+    self.sentinels: collections.Counter[int] = collections.Counter()  # by row
     self.n_rows = 0  # Non-blank rows, good or bad.
     self.i_objid = columns.get('objid')
     self.i_ra, self.i_dec = columns['ra'], columns['dec']
@@ -800,7 +800,7 @@ class _Validator:
     if MAG_RANGE[0] <= mag <= MAG_RANGE[1]:
       return mag
     if not math.isnan(mag):
-      self.sentinels += 1
+      self.sentinels[number] += 1
     return math.nan
 
   def specobjid(self, number: int, text: str) -> int | _Rounded:
@@ -929,6 +929,7 @@ class _Validator:
     objects: list[CatalogObject] = []
     first: dict[str, tuple[int, CatalogObject]] = {}
     duplicates: list[tuple[int, int]] = []
+    kept_sentinels = 0
     for row in rows:
       if mode == 'objid' and isinstance(row.objid, _Rounded):
         continue  # Reported once by choose_keys.
@@ -948,6 +949,7 @@ class _Validator:
       if key not in first:
         first[key] = (row.number, obj)
         objects.append(obj)
+        kept_sentinels += self.sentinels[row.number]
         continue
       number, previous = first[key]
       cos_dec = math.cos(math.radians(obj.dec))
@@ -967,9 +969,9 @@ class _Validator:
       self.notes.append(
           f'{len(duplicates)} duplicate row(s) (same key, class and position) '
           f'skipped, e.g. {where} {number} repeats {where} {original}.')
-    if self.sentinels:
+    if kept_sentinels:  # Of the objects kept, not of dropped rows.
       self.notes.append(
-          f'{self.sentinels} sentinel magnitudes (<{MAG_RANGE[0]:g} or '
+          f'{kept_sentinels} sentinel magnitudes (<{MAG_RANGE[0]:g} or '
           f'>{MAG_RANGE[1]:g}, e.g. -9999) read as missing (NaN).')
     if spec_rounded and not (mode == 'pmf' and self.i_objid is not None):
       self.notes.append(
