@@ -566,8 +566,8 @@ def test_duplicates_and_sentinel_magnitudes_build_with_notes(server, tmp_path):
   assert report['objects_skipped'] == 0
   assert ('1 duplicate row(s) (same key, class and position) skipped, e.g. '
           'line 5 repeats line 2.') in report['notes']
-  # Counted over the rows read, the dropped duplicate's 2 too (6 are kept).
-  assert ('8 sentinel magnitudes (<0 or >40, e.g. -9999) read as missing '
+  # Counted over the objects kept: the dropped duplicate's 2 are not.
+  assert ('6 sentinel magnitudes (<0 or >40, e.g. -9999) read as missing '
           '(NaN).') in report['notes']
   for example in tfds.as_numpy(builder.as_dataset(split='train')):
     np.testing.assert_array_equal(np.isnan(example['mags']),
