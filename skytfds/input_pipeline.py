@@ -2,13 +2,13 @@
 
 One readable chain (big_transfer style): read the encoded examples, shuffle
 them while they are small, decode and resize in a parallel `map` (AUTOTUNE),
-batch, prefetch. A pipeline read many times (streaming training, per-epoch
-validation) can ask for `cache=True`: the decoded, resized images are then
-kept in memory after the first pass (float32, exactly what an uncached pass
-delivers) and shuffled there, so later epochs skip decoding, if the split
-fits in CACHE_MAX_BYTES. Images come out float32 [N, size, size, 3] in [0, 255], RGB;
+batch, prefetch. Images come out float32 [N, size, size, 3] in [0, 255], RGB;
 each backbone's own `preprocess_input` lives inside the model (models.py), so
-the same pipeline feeds every backbone.
+the same pipeline feeds every backbone. A pipeline read many times (streaming
+training, per-epoch validation) can ask for `cache=True`: the decoded, resized
+images are then kept in memory after the first pass (float32, exactly what an
+uncached pass delivers) and shuffled there, so later epochs skip decoding, if
+the split fits in CACHE_MAX_BYTES.
 
 Image datasets (sdss_rgb, sdss_cutouts, ps1_cutouts) carry `image` (uint8
 [H, W, 3], PNG or JPEG bytes). `sdss_filters` carries `stamp` (float32
