@@ -35,8 +35,9 @@ Suites:
             MobileNet preprocess_input). Project: `sdss_cutouts` TFRecords
             (built against the emulator) through `input_pipeline.make_dataset`
             as the trainer streams them (decoded images kept in memory after
-            the first epoch; `project_decoding_every_epoch` without). Limit: `tf.io.decode_jpeg` + resize of the same bytes in a
-            parallel tf.data map on all cores.
+            the first epoch; `project_decoding_every_epoch` without). Limit:
+            `tf.io.decode_jpeg` + resize of the same bytes in a parallel
+            tf.data map on all cores.
   train     Wall time for N epochs (10 with --quick, else 50) of the frozen
             MobileNet (random weights, BatchNorm calibrated: ImageNet weights
             cannot be downloaded offline) + the study's dense head. Baseline:

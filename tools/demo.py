@@ -26,7 +26,7 @@ import time
 import results_table  # tools/results_table.py, beside this file
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DATASETS = ('sdss_filters', 'sdss_rgb', 'sdss_cutouts', 'ps1_cutouts')
+DATASETS = results_table.DATASET_ORDER
 MODELS = ('mobilenet', 'resnet50', 'vgg16', 'xception')
 
 
@@ -63,12 +63,10 @@ def emulator(cache_dir: pathlib.Path):
       proc.kill()
 
 
-def run(cmd: list[str], env: dict[str, str]) -> float:
-  """Runs a command with the emulator's environment; returns its wall time."""
+def run(cmd: list[str], env: dict[str, str]) -> None:
+  """Runs a command with the emulator's environment."""
   print('    $ ' + ' '.join(cmd), flush=True)
-  start = time.time()
   subprocess.run(cmd, env={**os.environ, **env}, check=True, cwd=REPO)
-  return time.time() - start
 
 
 def train_one(args, model: str, name: str, data_dir: pathlib.Path,

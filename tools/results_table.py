@@ -40,8 +40,7 @@ def load_runs(runs: pathlib.Path, config: str | None = None
   found = []
   for path in sorted(runs.glob('*/metrics.json')):
     metrics = json.loads(path.read_text())
-    name, _, dataset_config = metrics['dataset'].partition('/')
-    if config and dataset_config != config:
+    if config and metrics['dataset'].partition('/')[2] != config:
       continue
     found.append(metrics)
   return sorted(found, key=lambda m: (_order(m['model'], MODEL_ORDER),
