@@ -27,6 +27,9 @@ import tensorflow as tf
 WEIGHTS_IMAGENET = 'imagenet'
 WEIGHTS_NONE = 'none'
 HEAD_UNITS = (1024, 1024, 512)
+# How calibrate_random_backbone made a random backbone usable.
+CALIBRATE_BATCH_NORM = 'batch_norm'
+CALIBRATE_CONVOLUTIONS = 'convolutions'
 
 
 class ModelError(ValueError):
@@ -259,6 +262,73 @@ def calibrate_batch_norm(classifier: Classifier, images) -> int:
     for layer, value in zip(application.layers, trainable):
       layer.trainable = value
   return len(norms)
+
+
+def calibrate_convolutions(classifier: Classifier, images) -> int:
+  """Centre and scale every convolution of a BatchNorm-free backbone (VGG16).
+
+  The counterpart of calibrate_batch_norm for random backbones without
+  BatchNorm (weights='none' only). With zero biases and random kernels, a
+  deep ReLU stack maps every image to nearly the same embedding (random
+  VGG16: 1.1% spread across images, mean cosine similarity 0.99997), so the
+  head has nothing to learn from. Walking the layers in order, each
+  convolution's kernel and bias are rescaled so that its pre-activations have
+  mean 0 and variance 1 per channel on these images, which is what a
+  calibrated BatchNorm after it would do (a data-dependent initialisation, as
+  in Mishkin & Matas 2016, "All you need is a good init"). Afterwards the
+  embeddings of random VGG16 spread ~28% with mean cosine similarity ~0.96.
+
+  Args:
+    classifier: from build_model.
+    images: float32 [N, size, size, 3] in [0, 255]; a few dozen are plenty.
+
+  Returns:
+    How many convolutions were calibrated.
+
+  Raises:
+    ModelError: the application has a layer other than convolutions and
+      pooling (this walk only handles plain stacks such as VGG).
+  """
+  pooling = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+  layers = [layer for layer in classifier.application.layers
+            if not isinstance(layer, keras.layers.InputLayer)]
+  for layer in layers:  # all checked before any weight changes
+    if not isinstance(layer, (keras.layers.Conv2D, *pooling)):
+      raise ModelError(
+          f'cannot calibrate {classifier.backbone.name}: layer {layer.name} '
+          f'({type(layer).__name__}) is neither a convolution nor pooling')
+  x = classifier.backbone.preprocess_input(
+      keras.ops.convert_to_tensor(images, 'float32'))
+  count = 0
+  for layer in layers:
+    if isinstance(layer, keras.layers.Conv2D):
+      z = layer.convolution_op(x, layer.kernel) + layer.bias
+      mean, variance = tf.nn.moments(z, axes=[0, 1, 2])
+      scale = tf.math.rsqrt(variance + 1e-6)
+      layer.kernel.assign(layer.kernel * scale)
+      layer.bias.assign((layer.bias - mean) * scale)
+      x = layer.activation((z - mean) * scale)
+      count += 1
+    else:
+      x = keras.ops.cast(layer(x), 'float32')  # pooling may run in bf16
+  return count
+
+
+def calibrate_random_backbone(classifier: Classifier, images
+                              ) -> tuple[str, int]:
+  """Make a randomly initialised backbone usable (weights='none' only).
+
+  BatchNorm statistics where the backbone has BatchNorm (MobileNet, ResNet50,
+  Xception), else its convolutions (VGG16).
+
+  Returns:
+    (method, layers): CALIBRATE_BATCH_NORM or CALIBRATE_CONVOLUTIONS, and how
+    many layers it changed.
+  """
+  layers = calibrate_batch_norm(classifier, images)
+  if layers:
+    return CALIBRATE_BATCH_NORM, layers
+  return CALIBRATE_CONVOLUTIONS, calibrate_convolutions(classifier, images)
 
 
 def compile_for_training(model: keras.Model, learning_rate: float, *,

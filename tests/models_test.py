@@ -59,9 +59,9 @@ def test_backbone_builds_frozen_and_trains_one_step(name, cutouts):
   images, labels = next(iter(input_pipeline.make_dataset(
       cutouts, 'train', image_size=size, batch_size=2)))
   assert images.shape == (2, size, size, 3)
+  # As the trainer does for weights='none'.
+  models.calibrate_random_backbone(classifier, images)
   backbone_before = [w.numpy().copy() for w in classifier.application.weights[:3]]
-  # As the trainer does for weights='none' (see calibrate_batch_norm).
-  models.calibrate_batch_norm(classifier, images)
   output_kernel = classifier.head.get_layer('probabilities').kernel
   head_before = output_kernel.numpy().copy()
   models.compile_for_training(classifier.model, 1e-3)
@@ -158,6 +158,46 @@ def test_batch_norm_calibration_rescues_random_mobilenet_embeddings(cutouts):
   assert 1e-2 < after < 1e2
   assert not classifier.application.trainable
   assert len(classifier.model.trainable_weights) == 8
+
+
+def mean_cosine_similarity(embeddings: np.ndarray) -> float:
+  unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+  return float((unit @ unit.T)[np.triu_indices(len(unit), 1)].mean())
+
+
+def test_convolution_calibration_rescues_random_vgg16_embeddings(cutouts):
+  keras.utils.set_random_seed(0)
+  classifier = models.build_model('vgg16', weights='none', input_size=64)
+  images, _ = next(iter(input_pipeline.make_dataset(
+      cutouts, 'train', image_size=64, batch_size=16)))
+  before = classifier.features.predict(images, verbose=0)
+  # No BatchNorm: the random ReLU stack maps every image to ~one direction.
+  assert mean_cosine_similarity(before) > 0.995
+  assert models.calibrate_random_backbone(classifier, images) == (
+      models.CALIBRATE_CONVOLUTIONS, 13)
+  # Every convolution now sees pre-activations of mean 0, variance 1 per
+  # channel on these images; check the last one.
+  app = classifier.application
+  last = app.get_layer('block5_conv3')
+  inputs = keras.Model(app.inputs, last.input)(
+      classifier.backbone.preprocess_input(tf.cast(images, tf.float32)))
+  z = (last.convolution_op(inputs, last.kernel) + last.bias).numpy()
+  np.testing.assert_allclose(z.mean(axis=(0, 1, 2)), 0.0, atol=1e-3)
+  np.testing.assert_allclose(z.var(axis=(0, 1, 2)), 1.0, rtol=1e-2)
+  after = classifier.features.predict(images, verbose=0)
+  assert mean_cosine_similarity(after) < 0.99
+  assert not classifier.application.trainable
+
+
+def test_convolution_calibration_refuses_other_layers_untouched(cutouts):
+  keras.utils.set_random_seed(0)
+  classifier = models.build_model('mobilenet', weights='none')
+  before = [w.numpy().copy() for w in classifier.application.weights]
+  images = np.zeros((2, 224, 224, 3), np.float32)
+  with pytest.raises(models.ModelError, match='BatchNormalization'):
+    models.calibrate_convolutions(classifier, images)
+  for old, weight in zip(before, classifier.application.weights):
+    np.testing.assert_array_equal(old, weight.numpy())
 
 
 def test_softmax_stays_float32_under_mixed_precision():

@@ -93,7 +93,8 @@ def test_run_writes_metrics_model_and_plots(cached_run):
     assert saved[key] is not None, key
   assert saved['flags']['model'] == 'mobilenet'
   assert saved['cache_features'] is True
-  assert saved['batch_norm_calibrated_layers'] == 27
+  assert saved['calibration'] == 'batch_norm'
+  assert saved['calibrated_layers'] == 27
   assert {s['status'] for s in saved['features'].values()} == {'computed'}
   assert (workdir / 'features' / 'train.npz').is_file()
   # The class signal of the fake data is learnable from a random backbone.
@@ -407,3 +408,20 @@ def test_results_table_lists_each_run_of_a_config(cached_run, tmp_path):
   assert float(cells[5]) == pytest.approx(result['test']['macro_f1'], abs=1e-3)
   # Another config's runs are left out.
   assert len(results_table.table(runs, config='small').splitlines()) == 2
+
+
+def test_demo_reuses_only_a_finished_run_of_the_same_dataset_and_epochs(
+    cached_run, tmp_path):
+  sys.path.insert(0, str(REPO / 'tools'))
+  try:
+    import demo  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.pop(0)
+  workdir, result = cached_run
+  dataset, epochs = result['dataset'], result['flags']['epochs']
+  assert demo.finished(workdir, dataset, epochs)
+  assert not demo.finished(workdir, dataset, epochs + 1)
+  assert not demo.finished(workdir, 'other/small', epochs)
+  assert not demo.finished(tmp_path, dataset, epochs)  # no metrics.json
+  (tmp_path / 'metrics.json').write_text('{"trunc')  # interrupted write
+  assert not demo.finished(tmp_path, dataset, epochs)

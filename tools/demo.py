@@ -69,11 +69,27 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
   subprocess.run(cmd, env={**os.environ, **env}, check=True, cwd=REPO)
 
 
+def finished(workdir: pathlib.Path, dataset: str, epochs: int) -> bool:
+  """Whether workdir holds a completed run of `dataset` for `epochs` epochs.
+
+  trainers.train writes metrics.json last, so its presence means the run
+  ended; rerunning the trainer on it would only reload what it computed.
+  """
+  try:
+    flags = json.loads((workdir / 'metrics.json').read_text())['flags']
+  except (OSError, ValueError, KeyError):
+    return False
+  return flags.get('dataset') == dataset and flags.get('epochs') == epochs
+
+
 def train_one(args, model: str, name: str, data_dir: pathlib.Path,
               runs: pathlib.Path, env: dict[str, str]) -> None:
   """Trains (and evaluates) one model on one dataset under runs/."""
   dataset = f'{name}/{args.config}'
   workdir = runs / f'{model}_{name}'
+  if finished(workdir, dataset, args.epochs):
+    say(f'{model} on {dataset}: reusing the finished run in {workdir}')
+    return
   say(f'training {model} on {dataset} (weights=none, cached features)')
   run([
       sys.executable, '-m', 'trainers.train', f'--model={model}',

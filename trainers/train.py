@@ -189,7 +189,8 @@ def fit_stage(stage: str, model: keras.Model, weights_model: keras.Model,
 
 
 def features_key(config: trainer_flags.TrainConfig, builder, split: str,
-                 policy: str, input_size: int) -> dict[str, Any]:
+                 policy: str, input_size: int, calibration: str | None
+                 ) -> dict[str, Any]:
   """What the cached embeddings of one split depend on."""
   weights = config.weights
   if weights not in (models.WEIGHTS_IMAGENET, models.WEIGHTS_NONE):
@@ -201,6 +202,7 @@ def features_key(config: trainer_flags.TrainConfig, builder, split: str,
       'weights': weights,
       # Random initial weights depend on the seed.
       'seed': config.seed if config.weights == models.WEIGHTS_NONE else None,
+      'calibration': calibration,
       'input_size': input_size,
       'bands': (config.bands if input_pipeline.image_feature(builder)
                 == input_pipeline.STAMP_FEATURE else None),
@@ -338,18 +340,19 @@ def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
 
     counts = {split: input_pipeline.num_examples(builder, split)
               for split in ('train', 'validation', 'test')}
-    calibrated = 0
+    calibration, calibrated = None, 0
     if config.weights == models.WEIGHTS_NONE:
       # Deterministic (unshuffled) images, so a resumed run rebuilds the
       # same backbone.
-      calibrated = models.calibrate_batch_norm(
+      calibration, calibrated = models.calibrate_random_backbone(
           classifier, first_images(images('train'), CALIBRATION_IMAGES))
     feature_stats = {}
     with strategy.scope():
       if use_cache:
         cache = {}
         for split in counts:
-          key = features_key(config, builder, split, policy, size)
+          key = features_key(config, builder, split, policy, size,
+                             calibration)
           *cache[split], feature_stats[split] = cached_embeddings(
               classifier, images(split), workdir / 'features', split, key)
         head_model = classifier.head
@@ -412,7 +415,8 @@ def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
       'train_images_per_s': (images_trained / train_seconds
                              if train_seconds > 0 else None),
       'features': feature_stats,
-      'batch_norm_calibrated_layers': calibrated,
+      'calibration': calibration,
+      'calibrated_layers': calibrated,
       'num_examples': counts,
       'precision': policy,
       'jit_compile': jit,
