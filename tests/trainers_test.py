@@ -159,6 +159,9 @@ def test_changed_dataset_is_not_served_from_the_cache(data_dir, tmp_path):
   result = train.run(config(data_dir, tmp_path, epochs=1, cache_features='on'))
   assert result['features']['train']['status'] == 'computed'
   assert result['features']['validation']['status'] == 'reused'
+  # The finished head was fitted to the old embeddings: it trains again.
+  assert result['resumed_from_epoch'] == {'head': 0}
+  assert result['epochs_run'] == {'head': 1}
 
 
 def test_stamp_dataset_trains_with_chosen_bands(data_dir, tmp_path):

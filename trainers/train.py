@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import shutil
 import time
 from typing import Any
 
@@ -144,6 +145,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
                self.directory / 'optimizer.npz')
     # The state file last: it marks the epoch complete.
     write_json(self._state_path, {'epoch': epoch + 1, 'history': self.rows})
+
+
+def discard_checkpoints(workdir: pathlib.Path, reason: str) -> None:
+  """Remove every stage's checkpoint: the next fit starts from epoch 0."""
+  checkpoints = workdir / 'checkpoints'
+  if checkpoints.exists():
+    logging.warning('%s: %s, so training starts again from epoch 0',
+                    checkpoints, reason)
+    shutil.rmtree(checkpoints)
 
 
 @functools.cache
@@ -355,6 +365,11 @@ def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
                              calibration)
           *cache[split], feature_stats[split] = cached_embeddings(
               classifier, images(split), workdir / 'features', split, key)
+        if any(stats['status'] == 'computed'
+               for stats in feature_stats.values()):
+          # A checkpointed head was fitted to other embeddings (the data,
+          # backbone or calibration changed, or the cache was removed).
+          discard_checkpoints(workdir, 'embeddings were (re)computed')
         head_model = classifier.head
         train_ds = embedding_dataset(*cache['train'], len(names),
                                      config.batch_size, shuffle=True,
