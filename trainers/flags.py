@@ -104,8 +104,9 @@ def define_train_flags(fv: flags.FlagValues = FLAGS) -> None:
                     'Backbone (Keras application, frozen).', flag_values=fv)
   flags.DEFINE_string(
       'weights', models.WEIGHTS_IMAGENET,
-      'imagenet (Keras download and cache), none (random init) or the path '
-      'of a local weights file of the backbone without top (.h5).',
+      'imagenet (Keras download and cache), none (random init, calibrated '
+      'on 64 training images) or the path of a local weights file of the '
+      'backbone without top (.h5).',
       flag_values=fv)
   flags.DEFINE_integer('epochs', 10, 'Epochs of the head.', lower_bound=1,
                        flag_values=fv)

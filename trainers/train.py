@@ -46,7 +46,8 @@ HEAD_STAGE = 'head'
 FINE_TUNE_STAGE = 'fine_tune'
 METRICS_FILE = 'metrics.json'
 MODEL_FILE = 'model.keras'
-# Images that set the BatchNorm statistics of a randomly initialised backbone.
+# Images that calibrate a randomly initialised backbone (weights=none): its
+# BatchNorm statistics, or for VGG16 the scale and offset of each convolution.
 CALIBRATION_IMAGES = 64
 
 
