@@ -286,8 +286,12 @@ def _service_env(server: _LocalServer) -> dict[str, str]:
 # Builds.
 
 
-def _build(name: str, root: pathlib.Path, env: dict[str, str]):
-  """Builds `<name>/tiny` under root/data (downloads in root/dl) with `env`."""
+def _build(name: str, root: pathlib.Path, env: dict[str, str],
+           beam: bool = False):
+  """Builds `<name>/tiny` under root/data (downloads in root/dl) with `env`.
+
+  beam: through Apache Beam's DirectRunner (in-process) instead of the default path.
+  """
   with pytest.MonkeyPatch.context() as mp:
     for key in ENV_KEYS:
       mp.delenv(key, raising=False)
@@ -296,7 +300,14 @@ def _build(name: str, root: pathlib.Path, env: dict[str, str]):
     mp.setitem(http.Fetcher.__init__.__kwdefaults__, 'backoff_s',
                FAST_BACKOFF_S)
     builder = tfds.builder(f'{name}/tiny', data_dir=root / 'data')
-    builder.download_and_prepare(download_dir=root / 'dl')
+    config = None
+    if beam:
+      options = pytest.importorskip(
+          'apache_beam.options.pipeline_options',
+          reason='apache-beam (the [beam] extra) is not installed')
+      config = tfds.download.DownloadConfig(
+          beam_options=options.PipelineOptions(['--runner=DirectRunner']))
+    builder.download_and_prepare(download_dir=root / 'dl', download_config=config)
   return builder
 
 
@@ -315,10 +326,11 @@ def _assert_nothing_written(root: pathlib.Path, name: str) -> None:
   assert not builder.is_prepared()
 
 
-def _refused(name: str, root: pathlib.Path, env: dict[str, str]) -> str:
+def _refused(name: str, root: pathlib.Path, env: dict[str, str],
+             beam: bool = False) -> str:
   """Runs a build that must fail with BuildError; its message."""
   with pytest.raises(builder_lib.BuildError) as info:
-    _build(name, root, env)
+    _build(name, root, env, beam)
   message = str(info.value)
   assert message.startswith('skytfds: '), message
   assert 'Traceback' not in message
@@ -647,7 +659,8 @@ def test_cutout_fault_is_skipped_with_its_reason(cutout_build, fault):
       report_lib.SKIP_REASONS[fault.reason])
 
 
-def test_split_with_every_object_skipped(server, tmp_path):
+def _catalogue_with_a_split_all_skipped(root: pathlib.Path) -> tuple[str, dict]:
+  """One good object in train, one bad image outside it; (its split, env)."""
   rows = [HEADER]
   good = _in_train(FIELD, 60.0, 1.5)
   rows.append(_row(FIELD, *good))
@@ -655,14 +668,27 @@ def test_split_with_every_object_skipped(server, tmp_path):
   while splits.split_of(_position_key(FIELD, ra, dec)) == 'train':
     dec = round(dec + 1e-7, 7)
   rows.append(_row(FIELD, ra, dec))
-  (tmp_path / 'catalog.csv').write_text('\n'.join(rows) + '\n')
-  builder = _build('sdss_cutouts', tmp_path, {
-      **_service_env(server),
-      settings.CATALOG_ENV: str(tmp_path / 'catalog.csv')})
+  (root / 'catalog.csv').write_text('\n'.join(rows) + '\n')
+  return (splits.split_of(_position_key(FIELD, ra, dec)),
+          {settings.CATALOG_ENV: str(root / 'catalog.csv')})
+
+
+def test_split_with_every_object_skipped(server, tmp_path):
+  _, env = _catalogue_with_a_split_all_skipped(tmp_path)
+  builder = _build('sdss_cutouts', tmp_path, {**_service_env(server), **env})
   report = _report(builder)
   assert report['objects_written'] == 1
   assert report['skipped_by_reason'] == {'bad_image': 1}
   assert set(builder.info.splits.keys()) == {'train'}
+
+
+def test_split_with_every_object_skipped_on_beam_is_one_clear_error(server, tmp_path):
+  """TFDS' Beam writer cannot leave a split out: refused, naming the split."""
+  split, env = _catalogue_with_a_split_all_skipped(tmp_path)
+  message = _refused('sdss_cutouts', tmp_path, {**_service_env(server), **env},
+                     beam=True)
+  assert f'split {split}: all 1 objects were skipped on the Beam path' in message
+  assert 'build_report.json' in message
 
 
 def test_every_object_skipped_is_one_clear_error(server, tmp_path):

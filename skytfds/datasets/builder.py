@@ -7,6 +7,7 @@ dataset reads like the same table of contents.
 
 import abc
 import collections
+import re
 import sys
 
 from absl import logging
@@ -40,6 +41,11 @@ class BuildError(RuntimeError):
 
 class NothingToWrite(ValueError):
   """Every object of the build was skipped."""
+
+
+# How TFDS' BeamWriter refuses a split that ended up with no example.
+_EMPTY_BEAM_SPLIT = re.compile(
+    r'total number of generated examples is 0 for split (\w+)')
 
 
 class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -76,6 +82,18 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
             NothingToWrite) as e:
       # Per-object fetch failures are skips; what reaches here stops the build.
       _fail(e)
+    except Exception as e:  # pylint: disable=broad-except  (any Beam runner's wrapper)
+      empty = _EMPTY_BEAM_SPLIT.search(str(e)) if use_beam else None
+      if not empty:
+        raise
+      # The default path leaves such a split out; a Beam pipeline cannot.
+      split = empty.group(1)
+      _fail(NothingToWrite(
+          f'split {split}: all {self._split_sizes.get(split, "its")} objects '
+          'were skipped on the Beam path, and TFDS cannot write an empty '
+          'split. Build without --beam_pipeline_options: the default path '
+          'leaves an empty split out and lists every skip with its reason '
+          'in build_report.json.'))
     if use_beam and isinstance(self._stage, frame_stage.FrameStage):
       self._stage.count_staged_skips(
           frame_stage.group_by_frame(self._objects), self._report)
@@ -96,6 +114,7 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
       by_split[splits.split_of(obj.key)].append(obj)
     stage = self._stage = self._make_stage(ctx)
     self._objects = objects
+    self._split_sizes = {name: len(objs) for name, objs in by_split.items()}
     if self._use_beam:
       return {
           name: beam_stage.examples_transform(stage, by_split[name], objects)
