@@ -88,8 +88,9 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         raise
       # The default path leaves such a split out; a Beam pipeline cannot.
       split = empty.group(1)
+      size = sum(splits.split_of(obj.key) == split for obj in self._objects)
       _fail(NothingToWrite(
-          f'split {split}: all {self._split_sizes.get(split, "its")} objects '
+          f'split {split}: all {size} objects '
           'were skipped on the Beam path, and TFDS cannot write an empty '
           'split. Build without --beam_pipeline_options: the default path '
           'leaves an empty split out and lists every skip with its reason '
@@ -114,7 +115,6 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
       by_split[splits.split_of(obj.key)].append(obj)
     stage = self._stage = self._make_stage(ctx)
     self._objects = objects
-    self._split_sizes = {name: len(objs) for name, objs in by_split.items()}
     if self._use_beam:
       return {
           name: beam_stage.examples_transform(stage, by_split[name], objects)
