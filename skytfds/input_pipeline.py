@@ -207,7 +207,10 @@ def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *,
   num_classes = len(class_names(builder))
   decoders = ({IMAGE_FEATURE: tfds.decode.SkipDecoding()}
               if feature == IMAGE_FEATURE else None)
-  read_config = tfds.ReadConfig(shuffle_seed=seed)
+  # TFDS' autocache would keep the encoded split in memory for one pass, and
+  # warn when a pass stops early (calibration reads 64 images); `cache` above
+  # is what keeps decoded images for the passes that repeat.
+  read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
   ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=shuffle,
                           read_config=read_config)
   ds = ds.map(lambda ex: (ex[feature], ex[LABEL_FEATURE]))

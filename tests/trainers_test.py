@@ -182,6 +182,28 @@ def test_fine_tune_stage_streams_after_the_head(data_dir, tmp_path):
   assert [row['epoch'] for row in result['history']] == [1, 2]
 
 
+def test_same_seed_repeats_bit_for_bit(data_dir, tmp_path):
+  # Each run in its own process, as a user's reruns would be: the seed must
+  # fix the random backbone, its calibration images, shuffling and the head.
+  def metrics(name):
+    workdir = tmp_path / name
+    subprocess.run(
+        [sys.executable, '-m', 'trainers.train', '--dataset=fake_sdss_filters',
+         f'--data_dir={data_dir}', f'--workdir={workdir}', '--model=mobilenet',
+         '--weights=none', '--epochs=2', '--batch_size=8', '--seed=3',
+         '--cache_features=off'],
+        cwd=REPO, check=True, capture_output=True, timeout=300,
+        env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+    return json.loads((workdir / 'metrics.json').read_text())
+
+  first, second = metrics('first'), metrics('second')
+  for key in ('loss', 'val_loss', 'accuracy', 'val_accuracy'):
+    assert ([row[key] for row in first['history']]
+            == [row[key] for row in second['history']]), key
+  for split in ('validation', 'test'):
+    assert first[split] == second[split], split
+
+
 def test_workdir_of_another_run_is_refused(data_dir, cached_run):
   workdir, _ = cached_run
   with pytest.raises(trainer_flags.RunError,
