@@ -184,8 +184,10 @@ def test_a_faulty_service_gives_the_same_datasets(clean, faulty):
       np.testing.assert_array_equal(got[objid][2], image, err_msg=f'{name} {objid}')
     report = report_of(faulty_builders[name])
     assert report['objects_skipped'] == report_of(clean_builders[name])['objects_skipped']
-  retries = sum(report_of(b)['fetch']['retries'] for b in faulty_builders.values())
-  assert retries > 0
+  fetches = [report_of(b)['fetch'] for b in faulty_builders.values()]
+  assert sum(f['retries'] for f in fetches) > 0
+  # The waits between attempts (backoff, the 429s' Retry-After) are reported.
+  assert sum(f['waited_s'] for f in fetches) > 0
 
 
 def test_a_build_killed_midway_resumes_without_refetching(clean, sky, render_cache,

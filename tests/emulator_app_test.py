@@ -376,14 +376,16 @@ def test_stats_counts_hits(catalog):
 
 
 def test_latency(catalog):
-  with app_lib.serve_in_background(FakeSky(catalog), latency_ms=300) as emu:
+  # Latency is a lower bound on a service answer; _stats is not delayed
+  # (checked against a latency far above any scheduling noise).
+  with app_lib.serve_in_background(FakeSky(catalog), latency_ms=1500) as emu:
     start = time.monotonic()
     _get(f'{emu.url}/cgi-bin/ps1filenames.py?ra=10.0&dec=0.1')
     slow = time.monotonic() - start
     start = time.monotonic()
     _get(f'{emu.url}/_stats')
     fast = time.monotonic() - start
-  assert slow >= 0.3 and fast < 0.3
+  assert slow >= 1.5 and fast < 1.5
 
 
 # ---------------------------------------------------------------------------

@@ -311,10 +311,8 @@ def test_refuses_not_bz2():
 def test_refuses_bz2_bomb():
   _refused(bz2.compress(b'\0' * 1001), 'decompresses to more than 1000 bytes',
            'bz2 bomb', max_bytes=1000)
-  start = time.perf_counter()
   bomb = bz2.compress(b'\0' * (imaging.MAX_DECOMPRESSED_BYTES + 1))
   _refused(bomb, f'more than {imaging.MAX_DECOMPRESSED_BYTES} bytes')
-  assert time.perf_counter() - start < 10
 
 
 def test_accepts_exactly_the_cap():

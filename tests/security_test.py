@@ -339,12 +339,10 @@ def test_emulator_sas_route_cannot_be_escaped(tmp_path):
 def test_bz2_bomb_is_refused_at_the_cap():
   bomb = bz2.compress(b'\0' * (frames_lib.MAX_DECOMPRESSED_BYTES + 1), 9)
   assert len(bomb) < 1000
-  start = time.perf_counter()
   with pytest.raises(frames_lib.FrameError, match=(
       'decompresses to more than 67108864 bytes .* refusing it as a bz2 '
       'bomb')):
     frames_lib.decode_frame(bomb, band='r', source='bomb.fits.bz2')
-  assert time.perf_counter() - start < 10
 
 
 def test_bz2_bomb_split_over_several_streams_is_refused():
@@ -403,12 +401,10 @@ def _jpeg_claiming(width: int, height: int) -> bytes:
 def test_jpeg_pixel_count_is_capped():
   """A 2 KB JPEG claiming 65000 x 65000 px is refused before decoding."""
   assert Image.MAX_IMAGE_PIXELS is not None  # Nobody lifted PIL's cap.
-  start = time.perf_counter()
   with pytest.raises(cutout_stage.BadImage, match=(
       r'does not decode as JPEG \(Image size \(4225000000 pixels\) exceeds '
       'limit')):
     cutout_stage.check_jpeg(_jpeg_claiming(65000, 65000), 240)
-  assert time.perf_counter() - start < 2
 
 
 def test_staged_stamps_are_read_without_pickle(tmp_path):

@@ -44,6 +44,9 @@ T = TypeVar('T')
 KINDS = ('bz2', 'jpeg', 'text', 'csv', 'json')
 BINARY_KINDS = ('bz2', 'jpeg')
 MAX_BODY_BYTES = 64 * 2**20  # 64 MiB: an SDSS frame is about 3 MB.
+# Longest wait before retrying a refused connection: refused is fast to
+# confirm (a stopped server), so a few quick tries decide it; don't linger.
+REFUSED_MAX_WAIT_S = 0.25
 PROJECT_URL = 'https://github.com/skytfds/skytfds'
 
 _BZ2_EOS_MAGIC = 0x177245385090  # bzip2 end-of-stream marker (sqrt(pi)), bit-aligned.
@@ -144,6 +147,8 @@ class FetchStats:
     failures: fetches that ended in an error.
     deduplicated: fetches that joined another in-flight fetch of the same name.
     cache_evictions: cached files dropped (failed validation, or `evict`).
+    waited_s: seconds slept between attempts (backoff and Retry-After),
+      summed over fetches (concurrent waits overlap in wall time).
     by_reason: failed attempts counted per reason word.
   """
   requests: int = 0
@@ -153,11 +158,13 @@ class FetchStats:
   failures: int = 0
   deduplicated: int = 0
   cache_evictions: int = 0
+  waited_s: float = 0.0
   by_reason: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
 
   def as_dict(self) -> dict[str, Any]:
     out = dataclasses.asdict(self)
+    out['waited_s'] = round(self.waited_s, 3)
     out['by_reason'] = dict(sorted(self.by_reason.items()))
     return out
 
@@ -616,7 +623,8 @@ class Fetcher:
       if attempt < self.max_attempts:
         delay = self._backoff(attempt, last.retry_after_s)
         if last.refused:
-          delay = min(delay, 0.25)  # Refused is fast to confirm; don't linger.
+          delay = min(delay, REFUSED_MAX_WAIT_S)
+        self.stats.waited_s += delay
         await asyncio.sleep(delay)
     self.stats.failures += 1
     assert last is not None
