@@ -185,23 +185,26 @@ def test_fine_tune_stage_streams_after_the_head(data_dir, tmp_path):
 def test_same_seed_repeats_bit_for_bit(data_dir, tmp_path):
   # Each run in its own process, as a user's reruns would be: the seed must
   # fix the random backbone, its calibration images, shuffling and the head.
-  def metrics(name):
+  def metrics(name, seed):
     workdir = tmp_path / name
     subprocess.run(
         [sys.executable, '-m', 'trainers.train', '--dataset=fake_sdss_filters',
          f'--data_dir={data_dir}', f'--workdir={workdir}', '--model=mobilenet',
-         '--weights=none', '--epochs=2', '--batch_size=8', '--seed=3',
+         '--weights=none', '--epochs=2', '--batch_size=8', f'--seed={seed}',
          '--cache_features=off'],
         cwd=REPO, check=True, capture_output=True, timeout=300,
         env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
     return json.loads((workdir / 'metrics.json').read_text())
 
-  first, second = metrics('first'), metrics('second')
-  for key in ('loss', 'val_loss', 'accuracy', 'val_accuracy'):
-    assert ([row[key] for row in first['history']]
-            == [row[key] for row in second['history']]), key
+  def curves(result):
+    return {key: [row[key] for row in result['history']]
+            for key in ('loss', 'val_loss', 'accuracy', 'val_accuracy')}
+
+  first, again, other = metrics('first', 3), metrics('again', 3), metrics('other', 4)
+  assert curves(first) == curves(again)
   for split in ('validation', 'test'):
-    assert first[split] == second[split], split
+    assert first[split] == again[split], split
+  assert curves(first)['loss'] != curves(other)['loss']  # The seed matters.
 
 
 def test_workdir_of_another_run_is_refused(data_dir, cached_run):
