@@ -21,7 +21,10 @@ def save_grid(dataset: str, data_dir: str, out: str, *, rows: int = 3,
               cols: int = 4, split: str = 'train') -> None:
   """Writes `rows` x `cols` labelled examples of `dataset` to the PNG `out`."""
   builder = tfds.builder(dataset, data_dir=data_dir)
-  ds = builder.as_dataset(split=split)
+  # A few examples are read: no autocache of the whole split (TF warns when
+  # a partly read cache is dropped).
+  ds = builder.as_dataset(split=split,
+                          read_config=tfds.ReadConfig(try_autocache=False))
   info = builder.info
   if 'stamp' in info.features:
     ds = ds.map(lambda ex: {
