@@ -20,10 +20,12 @@ import pytest
 
 from skytfds import catalog as catalog_lib
 from skytfds.emulator import app as app_lib
+from skytfds.emulator import catalogs
 from skytfds.emulator import faults as faults_lib
 from skytfds.emulator import sky as sky_lib
-from skytfds.imaging import frames as frames_lib
 from skytfds.emulator import sql as sql_lib
+from skytfds.emulator import tables
+from skytfds.imaging import frames as frames_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data'
@@ -91,7 +93,7 @@ def _jpeg(width, height, colour):
 
 @pytest.fixture(scope='module')
 def catalog():
-  return app_lib.load_catalog(None, seed=1)
+  return catalogs.load_catalog(None, seed=1)
 
 
 @pytest.fixture(scope='module')
@@ -150,7 +152,7 @@ def test_sql_classic_query_csv(server, catalog):
             int(row['field'])) == tuple(obj.frame)
     assert float(row['ra']) == obj.ra
     plate, mjd, fiberid = (int(row[k]) for k in ('plate', 'mjd', 'fiberid'))
-    assert int(row['specobjid']) == sql_lib.encode_specobjid(plate, fiberid,
+    assert int(row['specobjid']) == tables.encode_specobjid(plate, fiberid,
                                                              mjd)
   # The client's own parser reads it back exactly.
   parsed = catalog_lib.parse_catalog(body, 'emulator')
@@ -173,30 +175,28 @@ def test_sql_json_exact_ids(server, catalog):
 
 
 def test_sql_filters_order_aliases(catalog):
-  rows = sql_lib.build_rows(catalog.objects)
-  query = sql_lib.parse(
+  database = sql_lib.Database(tables.build_rows(catalog.objects))
+  columns, got = database.execute(
       "SELECT TOP 4 p.objID AS id, s.z AS redshift FROM SpecObj s JOIN "
       "PhotoObj p ON p.objid = s.bestobjid WHERE (s.class = 'galaxy' OR "
       "s.class = 'QSO') AND p.g NOT BETWEEN 30 AND 40 AND p.r < 21 "
       "ORDER BY redshift DESC;")
-  assert query.columns == ['id', 'redshift']
-  got = query.run(rows)
+  assert columns == ['id', 'redshift']
   want = sorted((o for o in catalog.objects if o.cls in ('GALAXY', 'QSO')
                  and o.mags[2] < 21), key=lambda o: -o.redshift)[:4]
   assert [r[0] for r in got] == [o.objid for o in want]
-  in_query = sql_lib.parse('select top 2 objid from photoobj where camcol '
-                           'in (3, 4) and field >= 100')
-  got = in_query.run(rows)
+  _, got = database.execute('select top 2 objid from photoobj where camcol '
+                            'in (3, 4) and field >= 100')
   assert len(got) == 2 and got == sorted(got)
 
 
 def test_sql_derived_spectro_ids_unique(catalog):
-  rows = sql_lib.build_rows(catalog.objects)
+  rows = tables.build_rows(catalog.objects)
   keys = {(r[('SpecObj', 'plate')], r[('SpecObj', 'mjd')],
            r[('SpecObj', 'fiberid')]) for r in rows}
   assert len(keys) == len(rows)
   for r in rows:
-    assert sql_lib.decode_specobjid(r[('SpecObj', 'specobjid')]) == (
+    assert tables.decode_specobjid(r[('SpecObj', 'specobjid')]) == (
         r[('SpecObj', 'plate')], r[('SpecObj', 'mjd')],
         r[('SpecObj', 'fiberid')])
 

@@ -34,7 +34,9 @@ if str(_REPO) not in sys.path:
 from aiohttp import web
 
 from skytfds import settings
+from skytfds import survey
 from skytfds.emulator import app as app_lib
+from skytfds.emulator import catalogs
 from skytfds.emulator import faults as faults_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -95,17 +97,17 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 
 def _catalog(args: argparse.Namespace):
   if args.catalog == 'generated':
-    return app_lib.load_catalog(None, seed=args.seed)
-  path = args.catalog or app_lib.default_catalog_path()
+    return catalogs.load_catalog(None, seed=args.seed)
+  path = args.catalog or catalogs.default_catalog_path()
   if path is not None and not pathlib.Path(path).is_file():
     raise SystemExit(f'--catalog={path}: no such file; give a SkyServer CSV '
                      'or JSON export, or "generated".')
-  return app_lib.load_catalog(path, seed=args.seed)
+  return catalogs.load_catalog(path, seed=args.seed)
 
 
 def _sas_root(args: argparse.Namespace) -> str | None:
   if args.sas_root is None:
-    root = app_lib.default_sas_root()
+    root = catalogs.default_sas_root()
     return str(root) if root else None
   if args.sas_root == '':
     return None
@@ -125,7 +127,7 @@ def _preview(catalog, args: argparse.Namespace) -> int:
     raise SystemExit(f'--preview {name}: give RUN-CAMCOL-FIELD, e.g. '
                      '003918-3-0213.')
   run, camcol, field = (int(v) for v in m.groups())
-  frame_id = FrameId(run, app_lib.RERUN, camcol, field)
+  frame_id = FrameId(run, survey.RERUN, camcol, field)
   sky = Sky(catalog, seed=args.seed, sas_root=None)  # Always simulated.
   if frame_id not in sky.frame_ids():
     raise SystemExit(f'--preview {name}: no catalogue object lies in field '

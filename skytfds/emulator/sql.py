@@ -1,184 +1,49 @@
-"""The SQL subset the emulated SkyServer answers, over a catalogue.
+"""The SQL the emulated SkyServer answers: T-SQL run on the standard sqlite3.
 
-The emulator answers the queries skytfds and the reference workflow send
-(see ../shared/DESIGN.md, "The classic query"):
+The query text goes to an in-memory sqlite3 database holding the catalogue's
+PhotoObj and SpecObj rows (`tables.build_rows`; PhotoObjAll and PhotoPrimary
+are views of PhotoObj, SpecObjAll of SpecObj) after a small translation of
+the T-SQL that SkyServer's clients send (see ../shared/DESIGN.md, "The
+classic query"):
 
-  SELECT TOP n p.objid, p.ra, ..., s.z AS redshift, ...
-  FROM PhotoObj AS p JOIN SpecObj AS s ON s.bestobjid = p.objid
-  WHERE s.class = 'STAR' AND p.r BETWEEN 0 AND 22 [AND ...] [ORDER BY ...]
+- `SELECT [DISTINCT] TOP n ...` becomes `SELECT ... LIMIT n`; `TOP n PERCENT`
+  is refused. Every answer holds at most 500,000 rows (SkyServer's MaxRows).
+- `[name]` and identifiers are quoted for sqlite; `dbo.PhotoObj` loses `dbo.`;
+  `"text"` is a string, as the old SkyServer pages send it.
+- String comparisons are case-insensitive (SQL Server's default collation):
+  text columns are declared `COLLATE NOCASE`.
+- A comparison of a number with text that is not a number fails as SQL
+  Server's implicit conversion does ("Conversion failed when converting...").
+- specobjid, an unsigned 64-bit integer, is held as decimal text compared as
+  a number, and comes back as a Python int.
+- Output columns are named as written in the query (or by their alias); rows
+  come in objid order unless `ORDER BY` says otherwise.
 
-Supported: `SELECT [TOP n] col [[AS] alias], ...`; `FROM` one of PhotoObj /
-PhotoObjAll / PhotoPrimary / SpecObj / SpecObjAll, optionally `[INNER] JOIN`
-the other on `bestobjid = objid`; `WHERE` with `AND`, `OR`, `NOT`,
-parentheses, comparisons (`= <> != < <= > >=`), `[NOT] BETWEEN a AND b` and
-`[NOT] IN (...)`; `ORDER BY col [ASC|DESC], ...`; `--` and `/* */` comments,
-a trailing `;`. Identifiers are case-insensitive and string comparisons too
-(SQL Server's default collation); output columns are named as written in the
-query (or by their alias). Rows come in objid order, as SkyServer returns
-`TOP n` from PhotoObj, unless `ORDER BY` says otherwise.
-
-Anything else (functions, `SELECT *`, `GROUP BY`, other tables) raises
-`SqlError` with a message in SQL Server's style, which the app returns the way
-SkyServer does (a page containing `error_message`).
-
-Values that a catalogue may lack are derived deterministically:
-- run, rerun, camcol, field: from the objid (`CatalogObject.frame`).
-- plate, mjd, fiberid: when missing, objects without them are given, in objid
-  order, fibers 1..640 of plates numbered from 266 upwards that the catalogue
-  does not use, with one MJD per plate (51578 + (53 * (plate - 266)) % 3100);
-  so (plate, mjd, fiberid) is unique.
-- specobjid: when missing, encoded from plate, fiberid, mjd as SDSS does
-  (plate << 50 | fiberid << 38 | (mjd - 50000) << 24 | run2d << 10, run2d 26);
-  when present but plate is missing, plate/mjd/fiberid are decoded from it.
-- Missing magnitudes and redshifts (NaN) come back as -9999, SDSS's sentinel.
-- PhotoObj `type` is 3 (galaxy) for GALAXY objects and 6 (star) otherwise;
-  `mode` and `clean` are 1; SpecObj `zwarning` is 0.
+Refused with a message in SQL Server's words (`SqlError`), which the app
+returns the way SkyServer does: statements other than one SELECT, `SELECT *`
+and function calls (the emulator does not mimic SQL Server's functions),
+unknown tables and columns, ambiguous columns, syntax errors.
 """
+
+# Follows sciserver/SkyServerWS Common/RunDBquery.cs (the query text runs in
+# the database as sent and the database's error text is the answer's error)
+# and Common/KeyWords.cs (MaxRows: the row limit of spExecuteSQL).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
-import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+import threading
+from collections.abc import Sequence
 from typing import Any
 
-MISSING = -9999.0  # SDSS sentinel for a missing value.
-FIBERS_PER_PLATE = 640
-FIRST_PLATE = 266
-RUN2D_CODE = 26  # specobjid bits 10-23 for run2d '26' (SDSS-I/II spectra).
+from skytfds.emulator import tables
 
-PHOTO = 'PhotoObj'
-SPEC = 'SpecObj'
-_TABLES = {
-    'photoobj': PHOTO,
-    'photoobjall': PHOTO,
-    'photoprimary': PHOTO,
-    'specobj': SPEC,
-    'specobjall': SPEC,
-}
-_PHOTO_COLUMNS = (
-    'objid', 'ra', 'dec', 'u', 'g', 'r', 'i', 'z', 'run', 'rerun', 'camcol',
-    'field', 'type', 'mode', 'clean', 'specobjid',
-)
-_SPEC_COLUMNS = (
-    'specobjid', 'bestobjid', 'class', 'z', 'plate', 'mjd', 'fiberid', 'ra',
-    'dec', 'zwarning',
-)
-_COLUMNS = {PHOTO: _PHOTO_COLUMNS, SPEC: _SPEC_COLUMNS}
-
-Row = dict[tuple[str, str], Any]  # (table, lower-case column) -> value
-
-
-class SqlError(ValueError):
-  """A query the emulator cannot answer; str() is SQL Server-style text."""
-
-
-# ----------------------------------------------------------------------------
-# The table: one row per catalogue object, values derived where missing.
-
-
-def encode_specobjid(plate: int, fiberid: int, mjd: int,
-                     run2d_code: int = RUN2D_CODE) -> int:
-  """SDSS DR8+ specobjid from plate, fiber, MJD and run2d code (exact int)."""
-  return ((plate << 50) | (fiberid << 38) | ((mjd - 50000) << 24)
-          | (run2d_code << 10))
-
-
-def decode_specobjid(specobjid: int) -> tuple[int, int, int]:
-  """(plate, mjd, fiberid) from an SDSS DR8+ specobjid."""
-  plate = specobjid >> 50
-  fiberid = (specobjid >> 38) & 0xFFF
-  mjd = ((specobjid >> 24) & 0x3FFF) + 50000
-  return plate, mjd, fiberid
-
-
-def plate_mjd(plate: int) -> int:
-  """The deterministic MJD given to a derived plate."""
-  return 51578 + (53 * (plate - FIRST_PLATE)) % 3100
-
-
-def _number(value: float) -> float:
-  return MISSING if value is None or math.isnan(value) else float(value)
-
-
-def build_rows(objects: Iterable[Any]) -> list[Row]:
-  """Rows (objid order) for catalogue objects (`skytfds.catalog.CatalogObject`).
-
-  Args:
-    objects: objects with key, objid, ra, dec, cls, frame, mags, specobjid,
-      redshift, plate, mjd, fiberid (as in `skytfds.catalog.CatalogObject`).
-
-  Returns:
-    One dict per object, keyed by (table, column), spectroscopic ids derived
-    as the module docstring describes.
-  """
-  objects = sorted(objects, key=lambda o: (o.objid, o.key))
-  used_plates = set()
-  for o in objects:
-    if o.plate:
-      used_plates.add(o.plate)
-    elif o.specobjid:
-      used_plates.add(decode_specobjid(o.specobjid)[0])
-  next_plate, next_fiber = FIRST_PLATE, FIBERS_PER_PLATE + 1
-  plate_now = FIRST_PLATE
-  rows = []
-  for o in objects:
-    plate, mjd, fiberid, specobjid = o.plate, o.mjd, o.fiberid, o.specobjid
-    if not (plate and mjd and fiberid):
-      if specobjid:
-        plate, mjd, fiberid = decode_specobjid(specobjid)
-      else:
-        if next_fiber > FIBERS_PER_PLATE:
-          while next_plate in used_plates:
-            next_plate += 1
-          plate_now = next_plate
-          used_plates.add(plate_now)
-          next_fiber = 1
-        plate, fiberid = plate_now, next_fiber
-        mjd = plate_mjd(plate)
-        next_fiber += 1
-    if not specobjid:
-      specobjid = encode_specobjid(plate, fiberid, mjd)
-    u, g, r, i, z = (_number(m) for m in o.mags)
-    frame = o.frame
-    row = {
-        (PHOTO, 'objid'): o.objid,
-        (PHOTO, 'ra'): float(o.ra),
-        (PHOTO, 'dec'): float(o.dec),
-        (PHOTO, 'u'): u,
-        (PHOTO, 'g'): g,
-        (PHOTO, 'r'): r,
-        (PHOTO, 'i'): i,
-        (PHOTO, 'z'): z,
-        (PHOTO, 'run'): frame.run,
-        (PHOTO, 'rerun'): frame.rerun,
-        (PHOTO, 'camcol'): frame.camcol,
-        (PHOTO, 'field'): frame.field,
-        (PHOTO, 'type'): 3 if o.cls == 'GALAXY' else 6,
-        (PHOTO, 'mode'): 1,
-        (PHOTO, 'clean'): 1,
-        (PHOTO, 'specobjid'): specobjid,
-        (SPEC, 'specobjid'): specobjid,
-        (SPEC, 'bestobjid'): o.objid,
-        (SPEC, 'class'): o.cls,
-        (SPEC, 'z'): _number(o.redshift),
-        (SPEC, 'plate'): plate,
-        (SPEC, 'mjd'): mjd,
-        (SPEC, 'fiberid'): fiberid,
-        (SPEC, 'ra'): float(o.ra),
-        (SPEC, 'dec'): float(o.dec),
-        (SPEC, 'zwarning'): 0,
-    }
-    rows.append(row)
-  return rows
-
-
-# ----------------------------------------------------------------------------
-# Tokenizer.
+MAX_ROWS = 500_000  # SkyServer SqlSearch returns at most this many rows.
+_UINT64 = 'U64TEXT'  # sqlite type (TEXT affinity) of unsigned 64-bit ids.
+_VIEWS = {'photoobjall': tables.PHOTO, 'photoprimary': tables.PHOTO,
+          'specobjall': tables.SPEC}
 
 _TOKEN_RE = re.compile(
     r"""
@@ -186,23 +51,44 @@ _TOKEN_RE = re.compile(
   | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
   | (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
   | (?P<ident>\[[^\]]+\]|[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<op><=|>=|<>|!=|=|<|>|\(|\)|,|\.|\*|;|-|\+)
+  | (?P<op><=|>=|<>|!=|=|<|>|\(|\)|,|\.|\*|;|-|\+|/|%)
     """,
     re.VERBOSE | re.DOTALL,
 )
 _KEYWORDS = frozenset({
-    'select', 'top', 'from', 'join', 'inner', 'left', 'right', 'outer',
-    'cross', 'on', 'where', 'and', 'or', 'not', 'between', 'in', 'as',
-    'order', 'by', 'asc', 'desc', 'group', 'having', 'union', 'distinct',
-    'into', 'is', 'null', 'like', 'percent', 'with',
+    'all', 'and', 'as', 'asc', 'between', 'by', 'case', 'cross', 'desc',
+    'distinct', 'else', 'end', 'escape', 'except', 'exists', 'from', 'full',
+    'group', 'having', 'in', 'inner', 'intersect', 'into', 'is', 'join',
+    'left', 'like', 'not', 'null', 'on', 'or', 'order', 'outer', 'percent',
+    'right', 'select', 'then', 'top', 'union', 'when', 'where', 'with',
 })
+_COMPARISONS = frozenset({'=', '<>', '!=', '<', '<=', '>', '>='})
+
+
+class SqlError(ValueError):
+  """A query the emulator cannot answer; str() is SQL Server-style text."""
 
 
 @dataclasses.dataclass(frozen=True)
 class _Token:
-  kind: str    # 'number', 'string', 'ident', 'keyword', 'op', 'end'
+  kind: str    # 'number', 'string', 'ident', 'keyword', 'op'
   text: str    # as written (identifier brackets removed, strings unquoted)
-  pos: int
+
+  def is_keyword(self, *words: str) -> bool:
+    return self.kind == 'keyword' and self.text.lower() in words
+
+  def is_op(self, *ops: str) -> bool:
+    return self.kind == 'op' and self.text in ops
+
+  def sqlite(self) -> str:
+    """The token as sqlite text (identifiers and strings quoted)."""
+    if self.kind == 'ident':
+      return '"' + self.text.replace('"', '""') + '"'
+    if self.kind == 'string' or (self.kind == 'number' and self.text.isdigit()
+                                 and int(self.text) >= 2**63):
+      # Integers past sqlite's int64 stay exact as text (unsigned ids).
+      return "'" + self.text.replace("'", "''") + "'"
+    return self.text
 
 
 def _tokenize(sql: str) -> list[_Token]:
@@ -212,484 +98,317 @@ def _tokenize(sql: str) -> list[_Token]:
     m = _TOKEN_RE.match(sql, pos)
     if not m:
       raise SqlError(f"Incorrect syntax near '{sql[pos:pos + 20]}'.")
-    kind = m.lastgroup
-    text = m.group()
+    kind, text = m.lastgroup, m.group()
     if kind == 'string':
-      quote = text[0]
-      text = text[1:-1].replace(quote * 2, quote)
+      text = text[1:-1].replace(text[0] * 2, text[0])
     elif kind == 'ident':
       if text.startswith('['):
         text = text[1:-1]
       elif text.lower() in _KEYWORDS:
         kind = 'keyword'
     if kind != 'space':
-      tokens.append(_Token(kind, text, m.start()))
+      tokens.append(_Token(kind, text))
     pos = m.end()
-  tokens.append(_Token('end', '', len(sql)))
   return tokens
 
 
-# ----------------------------------------------------------------------------
-# Parser.
+def _is_number(text: str) -> bool:
+  try:
+    float(text)
+  except ValueError:
+    return False
+  return True
 
 
-@dataclasses.dataclass(frozen=True)
-class ColumnRef:
-  qualifier: str | None  # table alias or name as written, or None
-  name: str              # as written
-
-
-@dataclasses.dataclass(frozen=True)
-class SelectItem:
-  column: ColumnRef
-  output_name: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Query:
-  """A parsed query; `run` answers it over rows from `build_rows`."""
-  top: int | None
-  items: tuple[SelectItem, ...]
-  tables: dict[str, str]          # lower-case alias -> PHOTO | SPEC
-  where: Callable[[Row], bool] | None
-  order: tuple[tuple[tuple[str, str], bool], ...]   # ((table, col), desc)
-  resolved: tuple[tuple[str, str], ...]              # one per item
-
-  @property
-  def columns(self) -> list[str]:
-    return [item.output_name for item in self.items]
-
-  def run(self, rows: Sequence[Row]) -> list[list[Any]]:
-    """Result rows (lists of values, one per selected column)."""
-    selected = rows
-    if self.where is not None:
-      where = self.where
-      if self.order or self.top is None:
-        selected = [row for row in rows if where(row)]
-      else:
-        selected = []
-        for row in rows:
-          if where(row):
-            selected.append(row)
-            if len(selected) >= self.top:
-              break
-    if self.order:
-      selected = list(selected)
-      for key, desc in reversed(self.order):
-        selected.sort(key=lambda row, k=key: _sort_key(row[k]), reverse=desc)
-    if self.top is not None:
-      selected = selected[:self.top]
-    return [[row[key] for key in self.resolved] for row in selected]
-
-
-def _sort_key(value: Any) -> Any:
-  return value.lower() if isinstance(value, str) else value
-
-
-class _Parser:
-  """Recursive descent over the token list."""
+class _Translation:
+  """One T-SQL SELECT as sqlite text, with the names it binds."""
 
   def __init__(self, sql: str):
-    self.sql = sql
-    self.tokens = _tokenize(sql)
-    self.i = 0
-    self.tables: dict[str, str] = {}
-    self.raw_items: list[tuple[ColumnRef, str | None]] = []
+    tokens = _tokenize(sql)
+    if tokens and tokens[-1].is_op(';'):
+      tokens.pop()
+    if not tokens:
+      raise SqlError('The query is empty: send a SELECT statement in cmd=.')
+    if not tokens[0].is_keyword('select'):
+      raise SqlError(f"Incorrect syntax near '{tokens[0].text}': the emulated "
+                     'SkyServer answers SELECT statements only.')
+    for token in tokens:
+      if token.is_op(';'):
+        raise SqlError("Incorrect syntax near ';': send one SELECT statement.")
+    self.limit = self._take_top(tokens)
+    self.tables = self._bind_tables(tokens)
+    self._check_selections(tokens)
+    self.tokens = self._name_outputs(self._drop_schema(tokens))
 
-  # -- token helpers
-  def peek(self, offset: int = 0) -> _Token:
-    return self.tokens[min(self.i + offset, len(self.tokens) - 1)]
+  @property
+  def text(self) -> str:
+    return ' '.join(t.sqlite() for t in self.tokens) + f' LIMIT {self.limit}'
 
-  def next(self) -> _Token:
-    token = self.peek()
-    self.i += 1
-    return token
-
-  def at_keyword(self, *words: str) -> bool:
-    token = self.peek()
-    return token.kind == 'keyword' and token.text.lower() in words
-
-  def at_op(self, *ops: str) -> bool:
-    token = self.peek()
-    return token.kind == 'op' and token.text in ops
-
-  def error(self, token: _Token | None = None) -> SqlError:
-    token = token or self.peek()
-    if token.kind == 'end':
-      return SqlError('Incorrect syntax near the end of the query.')
-    return SqlError(f"Incorrect syntax near '{token.text}'.")
-
-  def expect_keyword(self, word: str) -> None:
-    if not self.at_keyword(word):
-      raise self.error()
-    self.i += 1
-
-  def expect_op(self, op: str) -> None:
-    if not self.at_op(op):
-      raise self.error()
-    self.i += 1
-
-  # -- grammar
-  def parse(self) -> Query:
-    if not self.at_keyword('select'):
-      if self.peek().kind == 'end':
-        raise SqlError('The query is empty: send a SELECT statement in cmd=.')
-      raise SqlError(
-          f"Incorrect syntax near '{self.peek().text}': the emulated SkyServer "
-          'answers SELECT statements only.')
-    self.i += 1
-    if self.at_keyword('distinct'):
-      raise SqlError('SELECT DISTINCT is not supported by the emulated '
+  @staticmethod
+  def _take_top(tokens: list[_Token]) -> int:
+    """Removes `TOP n` after SELECT [DISTINCT]; returns the row limit."""
+    i = 2 if tokens[1:2] and tokens[1].is_keyword('distinct', 'all') else 1
+    if not (tokens[i:i + 1] and tokens[i].is_keyword('top')):
+      return MAX_ROWS
+    count = tokens[i + 1] if len(tokens) > i + 1 else _Token('op', '')
+    if count.kind != 'number' or not count.text.isdigit():
+      raise SqlError(f"Incorrect syntax near '{count.text}': TOP needs a "
+                     'whole number.')
+    if tokens[i + 2:i + 3] and tokens[i + 2].is_keyword('percent'):
+      raise SqlError('TOP ... PERCENT is not supported by the emulated '
                      'SkyServer.')
-    top = None
-    if self.at_keyword('top'):
-      self.i += 1
-      token = self.next()
-      if token.kind != 'number' or not token.text.isdigit():
-        raise SqlError(f"Incorrect syntax near '{token.text}': TOP needs a "
-                       'whole number.')
-      top = int(token.text)
-      if self.at_keyword('percent'):
-        raise SqlError('TOP ... PERCENT is not supported by the emulated '
-                       'SkyServer.')
-    raw_items = self.raw_items = self.select_list()
-    self.expect_keyword('from')
-    self.from_clause()
-    where = None
-    if self.at_keyword('where'):
-      self.i += 1
-      where = self.expr()
-    order = ()
-    if self.at_keyword('order'):
-      self.i += 1
-      self.expect_keyword('by')
-      order = self.order_list()
-    if self.at_keyword('group', 'having', 'union', 'into'):
-      raise SqlError(f'{self.peek().text.upper()} is not supported by the '
-                     'emulated SkyServer.')
-    if self.at_op(';'):
-      self.i += 1
-    if self.peek().kind != 'end':
-      raise self.error()
-    items = []
-    resolved = []
-    for column, alias in raw_items:
-      resolved.append(self.resolve(column))
-      items.append(SelectItem(column, alias or column.name))
-    return Query(top=top, items=tuple(items), tables=dict(self.tables),
-                 where=where, order=tuple(order), resolved=tuple(resolved))
+    del tokens[i:i + 2]
+    return min(int(count.text), MAX_ROWS)
 
-  def select_list(self) -> list[tuple[ColumnRef, str | None]]:
-    items = []
-    while True:
-      if self.at_op('*'):
+  @staticmethod
+  def _bind_tables(tokens: list[_Token]) -> dict[str, str]:
+    """Lower-case table name or alias -> PHOTO | SPEC (known tables only)."""
+    bound = {}
+    for k, token in enumerate(tokens[:-1]):
+      if not token.is_keyword('from', 'join'):
+        continue
+      j = k + 1
+      if tokens[j].text.lower() == 'dbo' and tokens[j + 1:j + 2] and tokens[
+          j + 1].is_op('.'):
+        j += 2
+      if j >= len(tokens) or tokens[j].kind != 'ident':
+        continue
+      name = tokens[j].text.lower()
+      table = _VIEWS.get(name) or next(
+          (t for t in tables.COLUMNS if t.lower() == name), None)
+      if table is None:
+        continue
+      bound[name] = table
+      j += 1
+      if j < len(tokens) and tokens[j].is_keyword('as'):
+        j += 1
+      if j < len(tokens) and tokens[j].kind == 'ident':
+        bound[tokens[j].text.lower()] = table
+    return bound
+
+  @staticmethod
+  def _check_selections(tokens: list[_Token]) -> None:
+    """Refuses `SELECT *`, `alias.*` and function calls."""
+    for k, token in enumerate(tokens):
+      before = tokens[k - 1] if k else None
+      if token.is_op('*') and before is not None and (
+          before.is_op(',', '.') or before.is_keyword('select', 'distinct',
+                                                      'all')):
         raise SqlError('SELECT * is not supported by the emulated SkyServer: '
                        'name the columns.')
-      column = self.column_ref()
-      if self.at_op('('):
-        raise SqlError(f"'{column.name}' is not a recognized built-in function "
+      if token.kind == 'ident' and tokens[k + 1:k + 2] and tokens[
+          k + 1].is_op('('):
+        raise SqlError(f"'{token.text}' is not a recognized built-in function "
                        'name (functions are not supported by the emulated '
                        'SkyServer).')
-      alias = None
-      if self.at_keyword('as'):
-        self.i += 1
-        token = self.next()
-        if token.kind not in ('ident', 'string', 'keyword'):
-          raise self.error(token)
-        alias = token.text
-      elif self.peek().kind == 'ident':
-        alias = self.next().text
-      items.append((column, alias))
-      if not self.at_op(','):
-        return items
-      self.i += 1
 
-  def column_ref(self) -> ColumnRef:
-    token = self.next()
-    if token.kind != 'ident':
-      raise self.error(token)
-    if self.at_op('.'):
-      self.i += 1
-      if self.at_op('*'):
-        raise SqlError('SELECT alias.* is not supported by the emulated '
-                       'SkyServer: name the columns.')
-      name = self.next()
-      if name.kind != 'ident':
-        raise self.error(name)
-      if self.at_op('.'):
-        raise SqlError(f"Three-part names like '{token.text}.{name.text}...' "
-                       'are not supported by the emulated SkyServer.')
-      return ColumnRef(token.text, name.text)
-    return ColumnRef(None, token.text)
+  @staticmethod
+  def _operand(part: Sequence[_Token]) -> tuple[str, str] | None:
+    """(kind, text) of tokens that are one value (kind 'number' or 'text').
 
-  def table_ref(self) -> None:
-    token = self.next()
-    if token.kind != 'ident':
-      raise self.error(token)
-    name = token.text
-    if self.at_op('.'):  # dbo.PhotoObj
-      self.i += 1
-      if name.lower() != 'dbo':
-        raise SqlError(f"Invalid object name '{name}'.")
-      token = self.next()
-      name = token.text
-    table = _TABLES.get(name.lower())
-    if table is None:
-      raise SqlError(f"Invalid object name '{name}': the emulated SkyServer "
-                     'holds PhotoObj and SpecObj only.')
-    alias = name
-    if self.at_keyword('as'):
-      self.i += 1
-      alias = self.next().text
-    elif self.peek().kind == 'ident':
-      alias = self.next().text
-    if table in self.tables.values():
-      raise SqlError(f"The table '{name}' appears twice: self-joins are not "
-                     'supported by the emulated SkyServer.')
-    if alias.lower() in self.tables:
-      raise SqlError(f"The correlation name '{alias}' is specified multiple "
-                     'times.')
-    self.tables[alias.lower()] = table
+    A value is a number (with its sign), a string or a column (`name`,
+    `qualifier.name`); None for anything else (an expression).
+    """
+    if len(part) == 2 and part[0].is_op('-', '+'):
+      part = part[1:]
+    if len(part) == 3 and part[1].is_op('.') and part[0].kind == 'ident':
+      part = part[2:]
+    if len(part) != 1:
+      return None
+    token = part[0]
+    if token.kind in ('number', 'string'):
+      numeric = token.kind == 'number' or _is_number(token.text)
+      return ('number' if numeric else 'text'), f"'{token.text}'"
+    name = token.text.lower()
+    if token.kind == 'ident' and any(
+        name in cols for cols in tables.COLUMNS.values()):
+      kind = 'text' if name in tables.TEXT_COLUMNS else 'number'
+      return kind, f'of the column {token.text}'
+    return None
 
-  def from_clause(self) -> None:
-    self.table_ref()
-    if self.at_keyword('inner'):
-      self.i += 1
-      if not self.at_keyword('join'):
-        raise self.error()
-    if self.at_keyword('left', 'right', 'outer', 'cross'):
-      raise SqlError(f'{self.peek().text.upper()} joins are not supported by '
-                     'the emulated SkyServer: use JOIN ... ON s.bestobjid = '
-                     'p.objid.')
-    if self.at_op(','):
-      raise SqlError('Comma joins are not supported by the emulated SkyServer:'
-                     ' use JOIN ... ON s.bestobjid = p.objid.')
-    if not self.at_keyword('join'):
+  @staticmethod
+  def _span_after(tokens: Sequence[_Token], k: int) -> Sequence[_Token]:
+    """The one value that may start at tokens[k]."""
+    if tokens[k:k + 1] and tokens[k].is_op('-', '+'):
+      return tokens[k:k + 2]
+    if tokens[k + 1:k + 2] and tokens[k + 1].is_op('.'):
+      return tokens[k:k + 3]
+    return tokens[k:k + 1]
+
+  @staticmethod
+  def _span_before(tokens: Sequence[_Token], k: int) -> Sequence[_Token]:
+    """The one value that may end just before tokens[k]."""
+    if k >= 3 and tokens[k - 2].is_op('.'):
+      return tokens[k - 3:k]
+    return tokens[max(k - 1, 0):k]
+
+  def check_conversions(self) -> None:
+    """Comparing text with a number fails, as SQL Server's conversion does.
+
+    Checked for `a <op> b`, `a [NOT] BETWEEN b AND c`, `a [NOT] IN (b, ...)`
+    once the names are bound (a conversion fails when the query runs).
+    """
+    tokens = self.tokens
+    for k, token in enumerate(tokens):
+      others = []
+      if token.kind == 'op' and token.text in _COMPARISONS:
+        others = [self._span_after(tokens, k + 1)]
+      elif token.is_keyword('between'):
+        low = self._span_after(tokens, k + 1)
+        others = [low, self._span_after(tokens, k + 2 + len(low))]
+      elif token.is_keyword('in') and tokens[k + 1:k + 2] and tokens[
+          k + 1].is_op('('):
+        j = k + 2
+        while j < len(tokens) and not tokens[j].is_op(')'):
+          others.append(self._span_after(tokens, j))
+          j += len(others[-1]) + 1
+      if not others:
+        continue
+      start = k - 1 if k and tokens[k - 1].is_keyword('not') else k
+      left = self._operand(self._span_before(tokens, start))
+      for other in others:
+        self._compare(left, self._operand(other))
+
+  @staticmethod
+  def _compare(left: tuple[str, str] | None,
+               right: tuple[str, str] | None) -> None:
+    if left is None or right is None or left[0] == right[0]:
       return
-    self.i += 1
-    self.table_ref()
-    self.expect_keyword('on')
-    left = self.resolve(self.column_ref())
-    self.expect_op('=')
-    right = self.resolve(self.column_ref())
-    if {left, right} != {(PHOTO, 'objid'), (SPEC, 'bestobjid')}:
-      raise SqlError('The emulated SkyServer joins PhotoObj and SpecObj on '
-                     's.bestobjid = p.objid only.')
+    text = left[1] if left[0] == 'text' else right[1]
+    raise SqlError(f'Conversion failed when converting the varchar value '
+                   f'{text} to a number.')
 
-  def resolve(self, column: ColumnRef) -> tuple[str, str]:
-    name = column.name.lower()
-    if column.qualifier is not None:
-      table = self.tables.get(column.qualifier.lower())
-      if table is None:
-        raise SqlError(f"The multi-part identifier '{column.qualifier}."
-                       f"{column.name}' could not be bound.")
-      if name not in _COLUMNS[table]:
-        raise SqlError(f"Invalid column name '{column.name}' (the emulated "
-                       f'{table} has: {", ".join(_COLUMNS[table])}).')
-      return table, name
-    owners = [t for t in self.tables.values() if name in _COLUMNS[t]]
-    if not owners:
-      raise SqlError(f"Invalid column name '{column.name}'.")
-    if len(owners) > 1:
-      raise SqlError(f"Ambiguous column name '{column.name}'.")
-    return owners[0], name
+  @staticmethod
+  def _drop_schema(tokens: list[_Token]) -> list[_Token]:
+    """Drops the `dbo.` of `dbo.PhotoObj`."""
+    out = []
+    for k, token in enumerate(tokens):
+      if (token.kind == 'ident' and token.text.lower() == 'dbo'
+          and tokens[k + 1:k + 2] and tokens[k + 1].is_op('.')):
+        continue
+      if token.is_op('.') and out and k and tokens[k - 1].text.lower() == 'dbo':
+        continue
+      out.append(token)
+    return out
 
-  def order_list(self) -> list[tuple[tuple[str, str], bool]]:
-    order = []
-    while True:
-      column = self.column_ref()
-      key = self.resolve_order(column)
-      desc = False
-      if self.at_keyword('asc', 'desc'):
-        desc = self.next().text.lower() == 'desc'
-      order.append((key, desc))
-      if not self.at_op(','):
-        return order
-      self.i += 1
-
-  def resolve_order(self, column: ColumnRef) -> tuple[str, str]:
-    """ORDER BY names a column or a select-list alias."""
-    if column.qualifier is None:
-      for selected, alias in self.raw_items:
-        if alias and alias.lower() == column.name.lower():
-          return self.resolve(selected)
-    return self.resolve(column)
-
-  # -- WHERE expressions: each returns a predicate over a row
-  def expr(self) -> Callable[[Row], bool]:
-    terms = [self.and_expr()]
-    while self.at_keyword('or'):
-      self.i += 1
-      terms.append(self.and_expr())
-    if len(terms) == 1:
-      return terms[0]
-    return lambda row: any(term(row) for term in terms)
-
-  def and_expr(self) -> Callable[[Row], bool]:
-    terms = [self.not_expr()]
-    while self.at_keyword('and'):
-      self.i += 1
-      terms.append(self.not_expr())
-    if len(terms) == 1:
-      return terms[0]
-    return lambda row: all(term(row) for term in terms)
-
-  def not_expr(self) -> Callable[[Row], bool]:
-    if self.at_keyword('not'):
-      self.i += 1
-      inner = self.not_expr()
-      return lambda row: not inner(row)
-    if self.at_op('('):
-      self.i += 1
-      inner = self.expr()
-      self.expect_op(')')
-      return inner
-    return self.predicate()
-
-  def operand(self) -> Callable[[Row], Any]:
-    token = self.peek()
-    if token.kind == 'number' or (token.kind == 'op' and token.text in '-+'
-                                  and self.peek(1).kind == 'number'):
-      sign = 1
-      if token.kind == 'op':
-        sign = -1 if token.text == '-' else 1
-        self.i += 1
-      value = _parse_number(self.next().text) * sign
-      return lambda row: value
-    if token.kind == 'string':
-      self.i += 1
-      text = token.text
-      return lambda row: text
-    if token.kind == 'keyword' and token.text.lower() == 'null':
-      raise SqlError('NULL comparisons are not supported by the emulated '
-                     'SkyServer (no value is NULL).')
-    column = self.column_ref()
-    if self.at_op('('):
-      raise SqlError(f"'{column.name}' is not a recognized built-in function "
-                     'name (functions are not supported by the emulated '
-                     'SkyServer).')
-    key = self.resolve(column)
-    return lambda row: row[key]
-
-  def predicate(self) -> Callable[[Row], bool]:
-    left = self.operand()
-    negate = False
-    if self.at_keyword('not'):
-      self.i += 1
-      negate = True
-      if not self.at_keyword('between', 'in'):
-        raise self.error()
-    if self.at_keyword('between'):
-      self.i += 1
-      low = self.operand()
-      self.expect_keyword('and')
-      high = self.operand()
-
-      def between(row: Row) -> bool:
-        value = _cmp_value(left(row))
-        return _cmp_value(low(row)) <= value <= _cmp_value(high(row))
-      return (lambda row: not between(row)) if negate else between
-    if self.at_keyword('in'):
-      self.i += 1
-      self.expect_op('(')
-      options = [self.operand()]
-      while self.at_op(','):
-        self.i += 1
-        options.append(self.operand())
-      self.expect_op(')')
-
-      def member(row: Row) -> bool:
-        value = _cmp_value(left(row))
-        return any(_equal(value, _cmp_value(o(row))) for o in options)
-      return (lambda row: not member(row)) if negate else member
-    if self.at_keyword('like', 'is'):
-      raise SqlError(f'{self.peek().text.upper()} is not supported by the '
-                     'emulated SkyServer.')
-    token = self.next()
-    if token.kind != 'op' or token.text not in _COMPARE:
-      raise self.error(token)
-    compare = _COMPARE[token.text]
-    right = self.operand()
-    return lambda row: compare(_cmp_value(left(row)), _cmp_value(right(row)))
+  @staticmethod
+  def _name_outputs(tokens: list[_Token]) -> list[_Token]:
+    """Adds `AS <name as written>` to bare select-list columns."""
+    out, item, depth = [tokens[0]], [], 0
+    k = 1
+    while k < len(tokens):
+      token = tokens[k]
+      depth += token.is_op('(') - token.is_op(')')
+      if depth == 0 and (token.is_op(',') or token.is_keyword('from')):
+        out.extend(_named(item))
+        item = []
+        if token.is_keyword('from'):
+          return out + tokens[k:]
+        out.append(token)
+      else:
+        item.append(token)
+      k += 1
+    return out + _named(item)
 
 
-def _parse_number(text: str) -> int | float:
-  if re.fullmatch(r'\d+', text):
-    return int(text)
-  return float(text)
+def _named(item: list[_Token]) -> list[_Token]:
+  """A select item, aliased by its column name when it is a bare column."""
+  if len(item) == 1 and item[0].kind == 'ident':
+    return item + [_Token('keyword', 'AS'), item[0]]
+  if (len(item) == 3 and item[0].kind == 'ident' and item[1].is_op('.')
+      and item[2].kind == 'ident'):
+    return item + [_Token('keyword', 'AS'), item[2]]
+  return item
 
 
-def _cmp_value(value: Any) -> Any:
-  return value.lower() if isinstance(value, str) else value
+def _sql_server_error(error: sqlite3.Error, bound: dict[str, str]) -> SqlError:
+  """sqlite's error as SQL Server words it."""
+  message = str(error)
+  m = re.fullmatch(r'no such table: (?:main\.)?(.+)', message)
+  if m:
+    return SqlError(f"Invalid object name '{m[1]}': the emulated SkyServer "
+                    'holds PhotoObj and SpecObj only.')
+  m = re.fullmatch(r'no such column: (?:(.+)\.)?(.+)', message)
+  if m and m[1] and m[1].lower() not in bound:
+    return SqlError(f"The multi-part identifier '{m[1]}.{m[2]}' could not be "
+                    'bound.')
+  if m and m[1]:
+    table = bound[m[1].lower()]
+    return SqlError(f"Invalid column name '{m[2]}' (the emulated {table} has: "
+                    f'{", ".join(tables.COLUMNS[table])}).')
+  if m:
+    return SqlError(f"Invalid column name '{m[2]}'.")
+  m = re.fullmatch(r'ambiguous column name: (?:.+\.)?(.+)', message)
+  if m:
+    return SqlError(f"Ambiguous column name '{m[1]}'.")
+  if message in ('incomplete input', 'near "LIMIT": syntax error'):
+    return SqlError('Incorrect syntax near the end of the query.')
+  m = re.fullmatch(r'near "(.+)": syntax error', message)
+  if m:
+    return SqlError(f"Incorrect syntax near '{m[1]}'.")
+  return SqlError(f'The emulated SkyServer cannot answer this query: '
+                  f'{message}.')
 
 
-def _check_types(a: Any, b: Any) -> None:
-  if isinstance(a, str) != isinstance(b, str):
-    text = a if isinstance(a, str) else b
-    raise SqlError(f"Conversion failed when converting the varchar value "
-                   f"'{text}' to a number.")
+def _compare_uint64(a: str, b: str) -> int:
+  """Collation of specobjid text: as numbers (exact for integers)."""
+  x, y = (int(v) if v.isdigit() else float(v) for v in (a, b))
+  return (x > y) - (x < y)
 
 
-def _equal(a: Any, b: Any) -> bool:
-  _check_types(a, b)
-  return a == b
+def _authorize(action: int, *args: Any) -> int:
+  """Lets a query read, nothing else (sqlite3's authorizer callback)."""
+  del args
+  allowed = (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ,
+             sqlite3.SQLITE_FUNCTION)
+  return sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY
 
 
-def _ordered(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-  def compare(a: Any, b: Any) -> bool:
-    _check_types(a, b)
-    return op(a, b)
-  return compare
+def _column_type(name: str) -> str:
+  if name == 'specobjid':
+    return f'{_UINT64} COLLATE U64'
+  if name in tables.TEXT_COLUMNS:
+    return 'TEXT COLLATE NOCASE'
+  return 'INTEGER' if name in tables.INTEGER_COLUMNS else 'REAL'
 
 
-_COMPARE = {
-    '=': _equal,
-    '<>': lambda a, b: not _equal(a, b),
-    '!=': lambda a, b: not _equal(a, b),
-    '<': _ordered(lambda a, b: a < b),
-    '<=': _ordered(lambda a, b: a <= b),
-    '>': _ordered(lambda a, b: a > b),
-    '>=': _ordered(lambda a, b: a >= b),
-}
+class Database:
+  """The catalogue's rows in sqlite3; `execute` answers one T-SQL SELECT.
 
-
-def parse(sql: str) -> Query:
-  """Parses a query of the supported subset; raises SqlError otherwise."""
-  return _Parser(sql).parse()
-
-
-# ----------------------------------------------------------------------------
-# Output in SkyServer's shapes.
-
-
-def format_value(value: Any) -> str:
-  """A CSV cell: exact decimal integers, shortest round-trip floats."""
-  if isinstance(value, bool):
-    return str(int(value))
-  if isinstance(value, int):
-    return str(value)
-  if isinstance(value, float):
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-      return str(int(value))
-    return repr(value)
-  return str(value)
-
-
-def to_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-  """SkyServer CSV: a `#Table1` line, the header, then one line per row."""
-  out = io.StringIO()
-  out.write('#Table1\n')
-  writer = csv.writer(out, lineterminator='\n')
-  writer.writerow(columns)
-  for row in rows:
-    writer.writerow([format_value(v) for v in row])
-  return out.getvalue()
-
-
-def to_json(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-  """SkyServer JSON: `[{"TableName": "Table1", "Rows": [{col: value}]}]`.
-
-  Integers (objid, specobjid) are written as exact JSON integers.
+  Thread-safe: the app calls it from its worker threads.
   """
-  records = [dict(zip(columns, row)) for row in rows]
-  return json.dumps([{'TableName': 'Table1', 'Rows': records}])
+
+  def __init__(self, rows: Sequence[tables.Row]):
+    sqlite3.register_converter(_UINT64, int)
+    self._db = sqlite3.connect(':memory:', check_same_thread=False,
+                               detect_types=sqlite3.PARSE_DECLTYPES)
+    self._db.create_collation('U64', _compare_uint64)
+    self._lock = threading.Lock()
+    for table, columns in tables.COLUMNS.items():
+      declared = ', '.join(f'"{c}" {_column_type(c)}' for c in columns)
+      if table == tables.PHOTO:
+        declared = declared.replace('"objid" INTEGER',
+                                    '"objid" INTEGER PRIMARY KEY')
+      self._db.execute(f'CREATE TABLE {table} ({declared})')
+      marks = ', '.join('?' * len(columns))
+      self._db.executemany(
+          f'INSERT INTO {table} VALUES ({marks})',
+          ([str(row[(table, c)]) if c == 'specobjid' else row[(table, c)]
+            for c in columns] for row in rows))
+    self._db.execute(f'CREATE INDEX spec_best ON {tables.SPEC} (bestobjid)')
+    for view, table in _VIEWS.items():
+      self._db.execute(f'CREATE VIEW {view} AS SELECT * FROM {table}')
+    self._db.commit()
+    self._db.set_authorizer(_authorize)
+
+  def execute(self, sql: str) -> tuple[list[str], list[list[Any]]]:
+    """(output column names, rows) of a query; raises SqlError."""
+    query = _Translation(sql)
+    with self._lock:
+      try:
+        cursor = self._db.execute(query.text)
+        rows = [list(row) for row in cursor.fetchall()]
+      except sqlite3.Error as e:
+        raise _sql_server_error(e, query.tables) from None
+    query.check_conversions()
+    return [d[0] for d in cursor.description], rows
