@@ -25,12 +25,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import skytfds  # noqa: F401  (importing the package registers the builders)
+from skytfds import datasets  # noqa: F401  (registers the four builders with TFDS)
+from skytfds import survey
 
 IMAGE_FEATURE = 'image'
 STAMP_FEATURE = 'stamp'
 LABEL_FEATURE = 'label'
-STAMP_BANDS = 'ugriz'
+STAMP_BANDS = ''.join(survey.BANDS)
 DEFAULT_BANDS = 'irg'
 # asinh stretch of stamps: linear below the softening (about 5 sigma of SDSS
 # sky noise per pixel), logarithmic above; STAMP_MAX_NMGY maps to 255.

@@ -11,6 +11,7 @@ SAS_URL_ENV = 'SKYTFDS_SAS_URL'
 PS1_URL_ENV = 'SKYTFDS_PS1_URL'
 MAX_CONCURRENCY_ENV = 'SKYTFDS_MAX_CONCURRENCY'
 CATALOG_ENV = 'SKYTFDS_CATALOG'
+TRACEBACK_ENV = 'SKYTFDS_TRACEBACK'
 
 DEFAULT_SKYSERVER_URL = 'https://skyserver.sdss.org'
 DEFAULT_SAS_URL = 'https://data.sdss.org/sas'
@@ -63,3 +64,8 @@ def catalog_source() -> str | None:
   """A user catalogue (path or URL) that replaces the SQL query, if set."""
   value = os.environ.get(CATALOG_ENV, '').strip()
   return value or None
+
+
+def show_tracebacks() -> bool:
+  """Whether an error the user must fix shows its traceback (SKYTFDS_TRACEBACK=1)."""
+  return os.environ.get(TRACEBACK_ENV, '').strip() not in ('', '0')

@@ -27,8 +27,8 @@ import pytest
 
 from skytfds import catalog
 from skytfds.catalog import FrameId
-from skytfds.datasets import cutout_stage
 from skytfds.datasets import frame_stage
+from skytfds.datasets import products
 from skytfds.emulator import app as emulator_app
 from skytfds.emulator import sky as sky_lib
 from skytfds.imaging import frames as frames_lib
@@ -401,10 +401,10 @@ def _jpeg_claiming(width: int, height: int) -> bytes:
 def test_jpeg_pixel_count_is_capped():
   """A 2 KB JPEG claiming 65000 x 65000 px is refused before decoding."""
   assert Image.MAX_IMAGE_PIXELS is not None  # Nobody lifted PIL's cap.
-  with pytest.raises(cutout_stage.BadImage, match=(
+  with pytest.raises(products.BadImage, match=(
       r'does not decode as JPEG \(Image size \(4225000000 pixels\) exceeds '
       'limit')):
-    cutout_stage.check_jpeg(_jpeg_claiming(65000, 65000), 240)
+    products.check_jpeg(_jpeg_claiming(65000, 65000), 240)
 
 
 def test_staged_stamps_are_read_without_pickle(tmp_path):

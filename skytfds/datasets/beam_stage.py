@@ -52,14 +52,16 @@ def _count(report: report_lib.BuildReport) -> None:
 
 def _frame_examples(element, stage: frame_stage.FrameStage):
   frame, objs, keys = element
+  report = report_lib.BuildReport(dataset='beam', config='', only=frozenset(keys))
   todo = stage.unstaged({frame: objs})
   if todo:
-    report = report_lib.BuildReport(dataset='beam', config='', only=frozenset(keys))
     http.run(stage.stage_frames(todo, report))
-    # Skips inside staged frames are counted from the staged files at the end.
-    _count(report)
   by_key = {o.key: o for o in objs}
-  for obj, images in stage.examples([by_key[k] for k in keys]):
+  mine = [by_key[k] for k in keys]
+  # Each key is in one split, so each worker counts only its own skips.
+  stage.count_staged_skips({frame: mine}, report)
+  _count(report)
+  for obj, images in stage.examples(mine):
     yield obj.key, {**images, **features.common_values(obj)}
 
 

@@ -4,9 +4,10 @@ import dataclasses
 
 import tensorflow_datasets as tfds
 
+from skytfds import survey
+
 # Objects per class; `full` is the scale of the original study (60k train / 15k test).
 SIZES = {'tiny': 100, 'small': 1_000, 'full': 25_000}
-DEFAULT_RELEASE = 17
 
 
 @dataclasses.dataclass(eq=False)
@@ -20,7 +21,7 @@ class SkyConfig(tfds.core.BuilderConfig):
   """
 
   per_class: int = 100
-  release: int = DEFAULT_RELEASE
+  release: int = survey.DEFAULT_RELEASE
 
 
 def make_configs() -> list[SkyConfig]:
@@ -30,7 +31,7 @@ def make_configs() -> list[SkyConfig]:
           name=name,
           description=(
               f'{per_class:,} objects per class (GALAXY, QSO, STAR) from '
-              f'SDSS DR{DEFAULT_RELEASE}, or every row of SKYTFDS_CATALOG.'
+              f'SDSS DR{survey.DEFAULT_RELEASE}, or every row of SKYTFDS_CATALOG.'
           ),
           per_class=per_class,
       )

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from skytfds import catalog
+from skytfds import survey
 
 HOMEPAGE = 'https://www.sdss.org/dr17/'
 
@@ -23,7 +24,7 @@ def common_features() -> dict[str, tfds.features.FeatureConnector]:
       'dec': tfds.features.Tensor(
           shape=(), dtype=np.float64, encoding='bytes',
           doc='Declination, degrees (J2000), exact float64.'),
-      'label': tfds.features.ClassLabel(names=list(catalog.CLASSES)),
+      'label': tfds.features.ClassLabel(names=list(survey.CLASSES)),
       'mags': tfds.features.Tensor(
           shape=(5,), dtype=np.float32,
           doc='ugriz model magnitudes (AB-ish); NaN where missing or a sentinel.'),
@@ -32,7 +33,7 @@ def common_features() -> dict[str, tfds.features.FeatureConnector]:
           doc='Spectroscopic redshift. Metadata only: it gives the class away, '
               'so never feed it to a model.'),
       'run': tfds.features.Scalar(np.int32, doc='Imaging run.'),
-      'rerun': tfds.features.Scalar(np.int32, doc='Processing rerun (301 for DR8+).'),
+      'rerun': tfds.features.Scalar(np.int32, doc=f'Processing rerun ({survey.RERUN} for DR8+).'),
       'camcol': tfds.features.Scalar(np.int32, doc='Camera column, 1..6.'),
       'field': tfds.features.Scalar(np.int32, doc='Field number within the run.'),
   }

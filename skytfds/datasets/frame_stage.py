@@ -21,114 +21,45 @@ import numpy as np
 import tqdm
 
 from skytfds import catalog
+from skytfds import files
 from skytfds.datasets import context as context_lib
+from skytfds.datasets import products
 from skytfds.datasets import report as report_lib
-from skytfds.imaging import color
-from skytfds.imaging import frames as frames_lib
-from skytfds.imaging import stamps
 from skytfds.services import http
-from skytfds.services import sas
 
 # Bump when staged files change meaning (their layout or the stamp maths).
 STAGE_VERSION = 1
-# A stamp with more of its area off the frame than this is skipped as `near_edge`.
-MAX_PADDED_FRACTION = 0.5
 
 
-class Skip(Exception):
-  """An object that cannot become an example; `reason` is a report.SKIP_REASONS key."""
-
-  def __init__(self, reason: str, detail: str = ''):
-    super().__init__(f'{reason}: {detail}')
-    self.reason = reason
-    self.detail = detail
-
-
-@dataclasses.dataclass(frozen=True)
-class FrameProduct:
-  """What a dataset cuts from frames.
-
-  Attributes:
-    name: 'filters' (ugriz float stamps) or 'rgb' (Lupton i,r,g colour stamps).
-    bands: the bands to fetch and stack, in stamp channel order.
-    size: stamp side in pixels of the r-band grid (0.396 arcsec/pixel).
-  """
-
-  name: str
-  bands: str
-  size: int
-
-  def cut(self, frames: Mapping[str, frames_lib.Frame], ra: float, dec: float
-          ) -> dict[str, np.ndarray]:
-    """Feature arrays for the object at (ra, dec) degrees; raises Skip."""
-    stack, mask = stamps.cut_bands(
-        frames, ra, dec, self.size, bands=self.bands, reference='r')
-    padded = float(mask.mean())
-    if padded >= 1.0:
-      raise Skip('off_frame', f'ra={ra:.6f} dec={dec:.6f}')
-    if padded > MAX_PADDED_FRACTION:
-      raise Skip('near_edge', f'{padded:.0%} of the stamp is off the frame')
-    if self.name == 'filters':
-      return {'stamp': stack.astype(np.float32), 'mask': mask}
-    if self.name == 'rgb':
-      i, r, g = (stack[..., self.bands.index(b)] for b in 'irg')
-      return {'image': color.lupton_rgb(i, r, g)}
-    raise ValueError(f'unknown frame product {self.name!r}')
-
-  @property
-  def staging_name(self) -> str:
-    return f'{self.name}-{self.bands}-{self.size}px-v{STAGE_VERSION}'
-
-
-FILTERS = FrameProduct('filters', 'ugriz', 64)
-RGB = FrameProduct('rgb', 'irg', 128)
-
-
-class CorruptBand(Exception):
-  """A fetched band file did not decode."""
-
-  def __init__(self, band: str, error: Exception):
-    super().__init__(str(error))  # FrameError names the frame and band already.
-    self.band = band
-    self.error = error
+def staging_name(product: products.FrameProduct) -> str:
+  """The staging folder of a product: changes whenever its stamps would."""
+  return f'{product.name}-{product.bands}-{product.size}px-v{STAGE_VERSION}'
 
 
 def stage_frame(
-    product: FrameProduct,
+    product: products.FrameProduct,
     band_bytes: Mapping[str, bytes],
     objects: list[catalog.CatalogObject],
     path: pathlib.Path,
 ) -> None:
   """Decodes one frame's bands, cuts every object, writes `path` (.npz) atomically.
 
-  Raises CorruptBand if a band fails to decode (the caller refetches it).
+  Raises products.CorruptBand if a band fails to decode (the caller refetches it).
   """
-  decoded = {}
-  for band in product.bands:
-    try:
-      decoded[band] = frames_lib.decode_frame(
-          band_bytes[band], band=band, source=f'{objects[0].frame.name} band {band}')
-    except frames_lib.FrameError as e:
-      raise CorruptBand(band, e) from e
+  decoded = product.decode(band_bytes, objects[0].frame)
   arrays, keys, skips = {}, [], {}
   for obj in objects:
     try:
       cut = product.cut(decoded, obj.ra, obj.dec)
-    except Skip as s:
+    except products.Skip as s:
       skips[obj.key] = [s.reason, s.detail]
       continue
     for name, value in cut.items():
       arrays[f'{len(keys)}.{name}'] = value
     keys.append(obj.key)
-  _write_npz(path, keys=np.array(keys, dtype=str),
+  with files.atomic_path(path) as tmp, open(tmp, 'wb') as f:
+    np.savez(f, keys=np.array(keys, dtype=str),
              skips=np.array(json.dumps(skips)), **arrays)
-
-
-def _write_npz(path: pathlib.Path, **arrays) -> None:
-  tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-  with open(tmp, 'wb') as f:
-    np.savez(f, **arrays)
-  os.replace(tmp, path)
 
 
 @dataclasses.dataclass
@@ -166,10 +97,11 @@ def group_by_frame(objects: Iterable[catalog.CatalogObject]
 class FrameStage:
   """Fetches, decodes and cuts the frames of a build; reads the stamps back."""
 
-  def __init__(self, product: FrameProduct, ctx: context_lib.BuildContext):
+  def __init__(self, product: products.FrameProduct,
+               ctx: context_lib.BuildContext):
     self.product = product
     self.ctx = ctx
-    self.dir = ctx.staging_dir(product.staging_name)
+    self.dir = ctx.staging_dir(staging_name(product))
 
   def staged_path(self, frame: catalog.FrameId) -> pathlib.Path:
     return self.dir / f'{frame.name}-r{frame.rerun}.npz'
@@ -237,7 +169,7 @@ class FrameStage:
     loop = asyncio.get_running_loop()
     bands = self.product.bands
     try:
-      blobs = await asyncio.gather(*(self._fetch(fetcher, frame, b) for b in bands))
+      blobs = await asyncio.gather(*(self.product.fetch_band(fetcher, frame, b, self.ctx) for b in bands))
     except http.ServiceUnreachable:
       raise
     except http.FetchError as e:
@@ -253,23 +185,19 @@ class FrameStage:
             self.staged_path(frame))
         report.frames_decoded += len(bands)
         return
-      except CorruptBand as e:
+      except products.CorruptBand as e:
         if attempt:
           for obj in objs:
             report.skip(obj.key, 'corrupt_download', str(e))
           return
         # It passed the download checks but does not decode: evict, fetch afresh.
-        fetcher.evict(sas.cache_name(frame, e.band, self.ctx.release))
+        fetcher.evict(self.product.band_cache_name(frame, e.band, self.ctx))
         try:
-          band_bytes[e.band] = await self._fetch(fetcher, frame, e.band)
+          band_bytes[e.band] = await self.product.fetch_band(fetcher, frame, e.band, self.ctx)
         except http.FetchError as err:
           for obj in objs:
             report.skip(obj.key, 'fetch_failed', str(err))
           return
-
-  async def _fetch(self, fetcher, frame, band) -> bytes:
-    return await sas.fetch_frame(
-        fetcher, frame, band, release=self.ctx.release, base=self.ctx.sas_url)
 
   def examples(self, objects: list[catalog.CatalogObject]
                ) -> Iterator[tuple[catalog.CatalogObject, dict]]:

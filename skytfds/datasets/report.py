@@ -44,6 +44,9 @@ class BuildReport:
   wall_time_s: float = 0.0
   # When set, only these keys are counted (a Beam worker counting its own split).
   only: frozenset | None = None
+  # Built by an Apache Beam pipeline (`--beam_pipeline_options`), not in-process.
+  beam: bool = False
+  requested_by_split: dict = dataclasses.field(default_factory=dict)
 
   def skip(self, key: str, reason: str, detail: str = '') -> None:
     """Counts one object as skipped for `reason` (one of SKIP_REASONS)."""
@@ -62,7 +65,9 @@ class BuildReport:
         'dataset': self.dataset,
         'config': self.config,
         'source': self.source,
+        'pipeline': 'beam' if self.beam else 'default',
         'objects_requested': self.requested,
+        'requested_by_split': dict(self.requested_by_split),
         'objects_written': written,
         'written_by_split': dict(sorted(self.written.items())),
         'objects_skipped': sum(self.skipped.values()),

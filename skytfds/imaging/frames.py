@@ -25,7 +25,8 @@ from astropy import wcs as astropy_wcs
 from astropy.io import fits
 import numpy as np
 
-BANDS = ('u', 'g', 'r', 'i', 'z')
+from skytfds import survey
+
 # (rows, columns) of HDU0: NAXIS2 = 1489, NAXIS1 = 2048.
 FRAME_SHAPE = (1489, 2048)
 # A real frame decompresses to about 12.4 MB; anything above this is refused.
@@ -136,14 +137,14 @@ def _check_image_header(header: fits.Header, source: str) -> None:
 
 
 def _band_of(header: fits.Header, band: str | None, source: str) -> str:
-  if band is not None and band not in BANDS:
+  if band is not None and band not in survey.BANDS:
     raise FrameError(
-        f'{_name(source)}: band {band!r} asked is not one of {"".join(BANDS)}')
+        f'{_name(source)}: band {band!r} asked is not one of {"".join(survey.BANDS)}')
   found = str(header.get('FILTER', '')).strip()
-  if found not in BANDS:
+  if found not in survey.BANDS:
     raise FrameError(
         f"{_name(source)}: FILTER is {found or '(missing)'!r}, expected one "
-        f'of {"".join(BANDS)}')
+        f'of {"".join(survey.BANDS)}')
   if band is not None and found != band:
     raise FrameError(
         f'{_name(source)}: FILTER is {found!r} but band {band!r} was asked: '

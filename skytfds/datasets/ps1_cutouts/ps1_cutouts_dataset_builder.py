@@ -3,20 +3,29 @@
 import tensorflow_datasets as tfds
 
 from skytfds.datasets import builder
-from skytfds.datasets import cutout_stage
+from skytfds.datasets import products
 
 
 class Builder(builder.SkyDatasetBuilder):
   """Pan-STARRS1 colour cutouts (y,i,g as R,G,B) from the STScI fitscut service."""
 
-  def _image_features(self):
-    size = cutout_stage.PS1.size
-    return {
+  PRODUCT = products.PS1
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    size = self.PRODUCT.size
+    return self.sky_info(images={
         'image': tfds.features.Image(
             shape=(size, size, 3), encoding_format='jpeg',
             doc='Pan-STARRS1 3pi stack cutout, y,i,g as R,G,B, 0.25 '
                 'arcsec/pixel, JPEG bytes exactly as served.'),
-    }
+    }, supervised_keys=('image', 'label'))
 
-  def _make_stage(self, ctx):
-    return cutout_stage.CutoutStage(cutout_stage.PS1, ctx)
+  def _split_generators(self, dl_manager):
+    """Selects the objects and fetches and checks their cutouts; one generator per split."""
+    build = self.start_build(dl_manager)
+    return {split: self._generate_examples(build, objects)
+            for split, objects in build.by_split.items()}
+
+  def _generate_examples(self, build, objects):
+    """(object key, JPEG cutout and the catalogue values) per written object."""
+    return build.examples(objects)

@@ -1,0 +1,106 @@
+"""One build of a dataset: its objects, their splits, the stage that makes their images.
+
+`Build.start` selects the objects (SkyServer query or the user's catalogue),
+assigns each to its split by key, and on the default path fetches and stages
+every image before any split is written, so a split whose objects were all
+skipped is left out (and said so in the report) rather than written empty.
+On the Beam path the same stages run inside the workers.
+"""
+
+import collections
+import dataclasses
+from typing import Any, Iterator
+
+from absl import logging
+
+from skytfds import catalog
+from skytfds import splits
+from skytfds.datasets import beam_stage
+from skytfds.datasets import context as context_lib
+from skytfds.datasets import cutout_stage
+from skytfds.datasets import features
+from skytfds.datasets import frame_stage
+from skytfds.datasets import products
+from skytfds.datasets import report as report_lib
+from skytfds.datasets import selection
+from skytfds.services import http
+
+
+class NothingToWrite(ValueError):
+  """Every object of the build was skipped."""
+
+
+def make_stage(product: products.Product, ctx: context_lib.BuildContext):
+  """The stage that fetches and reads back `product`'s images."""
+  if isinstance(product, products.FrameProduct):
+    return frame_stage.FrameStage(product, ctx)
+  return cutout_stage.CutoutStage(product, ctx)
+
+
+@dataclasses.dataclass
+class Build:
+  """The objects of one build, by split, and the stage that makes their images."""
+
+  objects: list[catalog.CatalogObject]
+  by_split: dict[str, list[catalog.CatalogObject]]
+  stage: frame_stage.FrameStage | cutout_stage.CutoutStage
+  report: report_lib.BuildReport
+
+  @classmethod
+  def start(cls, product: products.Product, ctx: context_lib.BuildContext,
+            per_class: int, report: report_lib.BuildReport) -> 'Build':
+    """Selects the objects; on the default path, fetches and stages them all."""
+    objects = _select(ctx, per_class, report)
+    by_split = collections.defaultdict(list)
+    for obj in objects:
+      by_split[splits.split_of(obj.key)].append(obj)
+    report.requested_by_split = {s: len(by_split[s]) for s in splits.SPLITS}
+    build = cls(objects, {s: by_split[s] for s in splits.SPLITS if by_split[s]},
+                make_stage(product, ctx), report)
+    if not report.beam:
+      build.stage.prepare(objects, report)
+      build.by_split = build._splits_with_examples(objects)
+    return build
+
+  def _splits_with_examples(self, objects) -> dict[str, list[catalog.CatalogObject]]:
+    written = {}
+    for name, objs in self.by_split.items():
+      if any(True for _ in self.stage.examples(objs)):
+        written[name] = objs
+      else:
+        self.report.notes.append(
+            f'split {name}: all {len(objs)} objects were skipped; '
+            'the split is left out')
+    if not written:
+      raise NothingToWrite(
+          f'all {len(objects)} objects were skipped '
+          f'({dict(sorted(self.report.skipped.items()))}); nothing to write. '
+          f'Examples: {dict(self.report.skipped_examples)}')
+    return written
+
+  def examples(self, objects: list[catalog.CatalogObject]) -> Any:
+    """(key, example) pairs of `objects`: a generator, or on Beam a PTransform."""
+    if self.report.beam:
+      return beam_stage.examples_transform(self.stage, objects, self.objects)
+    return self._examples(objects)
+
+  def _examples(self, objects) -> Iterator[tuple[str, dict]]:
+    for obj, images in self.stage.examples(objects):
+      yield obj.key, {**images, **features.common_values(obj)}
+
+
+def _select(ctx: context_lib.BuildContext, per_class: int,
+            report: report_lib.BuildReport) -> list[catalog.CatalogObject]:
+
+  async def select():
+    async with http.Fetcher(ctx.cache_dir, max_concurrency=ctx.max_concurrency) as f:
+      return await selection.select_objects(f, per_class=per_class,
+                                            release=ctx.release)
+
+  selected = http.run(select())
+  report.source = selected.source
+  report.requested = len(selected.objects)
+  report.notes.extend(selected.notes)
+  logging.info('%s: %d objects from %s', report.dataset, len(selected.objects),
+               selected.source)
+  return selected.objects

@@ -1,0 +1,67 @@
+"""input_pipeline: stamps and images to model inputs, and clear errors."""
+
+import io
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from skytfds import input_pipeline
+
+
+@pytest.mark.parametrize('bands', ['irg', 'zgu', 'gri'])
+def test_three_distinct_bands_are_accepted(bands):
+  assert input_pipeline.validate_bands(bands) == bands
+
+
+@pytest.mark.parametrize('bands', ['ir', 'iir', 'irx', 'irgz', ''])
+def test_other_band_choices_are_refused(bands):
+  with pytest.raises(ValueError, match='three distinct letters'):
+    input_pipeline.validate_bands(bands)
+
+
+def test_stamp_stretch_is_fixed_and_non_finite_pixels_read_as_zero():
+  stamp = np.zeros((4, 4, 5), np.float32)
+  stamp[0, 0, 3] = input_pipeline.STAMP_MAX_NMGY      # i band at the cap
+  stamp[1, 1, 3] = 10 * input_pipeline.STAMP_MAX_NMGY  # above the cap
+  stamp[2, 2, 2] = np.nan                             # r band
+  stamp[3, 3, 1] = -1.0                               # g band, negative
+  rgb = input_pipeline.stamp_to_rgb(stamp, 'irg').numpy()
+  assert rgb.shape == (4, 4, 3)
+  assert rgb[0, 0, 0] == pytest.approx(255.0)
+  assert rgb[1, 1, 0] == pytest.approx(255.0)
+  assert rgb[2, 2, 1] == 0.0
+  assert rgb[3, 3, 2] == 0.0
+  assert rgb[0, 0, 1:].tolist() == [0.0, 0.0]
+
+
+def test_image_from_stamp_resizes_and_checks_the_shape():
+  stamp = np.ones((64, 64, 5), np.float32)
+  assert input_pipeline.image_from_stamp(stamp, 32).shape == (32, 32, 3)
+  with pytest.raises(input_pipeline.DatasetError, match=r'\[H, W, 5\]'):
+    input_pipeline.image_from_stamp(np.ones((64, 64, 3)), 32)
+
+
+def test_image_from_bytes_decodes_jpeg_and_refuses_other_bytes():
+  out = io.BytesIO()
+  PIL.Image.new('RGB', (240, 240), (200, 100, 50)).save(out, format='JPEG')
+  image = input_pipeline.image_from_bytes(out.getvalue(), 224)
+  assert image.shape == (224, 224, 3) and image.dtype == np.float32
+  assert abs(float(image[..., 0].mean()) - 200) < 3
+  with pytest.raises(input_pipeline.DatasetError, match='not a PNG or JPEG'):
+    input_pipeline.image_from_bytes(b'GIF89a not really', 224)
+
+
+def test_build_command_names_the_dataset_and_data_dir():
+  assert input_pipeline.build_command('sdss_rgb/tiny', '/data') == (
+      'tfds build sdss_rgb/tiny --imports=skytfds --data_dir=/data')
+  assert input_pipeline.build_command('sdss_rgb/tiny', None) == (
+      'tfds build sdss_rgb/tiny --imports=skytfds')
+
+
+def test_a_dataset_not_built_names_the_build_command(tmp_path):
+  with pytest.raises(input_pipeline.DatasetError) as error:
+    input_pipeline.get_builder('sdss_cutouts/tiny', tmp_path)
+  assert 'is not built under' in str(error.value)
+  assert f'tfds build sdss_cutouts/tiny --imports=skytfds --data_dir={tmp_path}' in str(
+      error.value)
