@@ -1,4 +1,5 @@
-"""Tests of the emulator's simulated sky (skytfds.emulator.sky and .render)."""
+"""Tests of the emulator's simulated sky (skytfds.emulator.sky and the modules
+it draws with: fields, population, render, frame_files, cutouts, panstarrs)."""
 
 import bz2
 import io
@@ -13,6 +14,8 @@ from PIL import Image
 import pytest
 
 from skytfds import catalog as catalog_lib
+from skytfds.emulator import fields
+from skytfds.emulator import population
 from skytfds.emulator import render
 from skytfds.emulator import sky as sky_lib
 from skytfds.imaging import frames as frames_lib
@@ -73,9 +76,9 @@ def test_paint_conserves_flux_and_centres_the_peak():
 
 def test_complete_mags_interpolates_missing_bands():
   nan = float('nan')
-  assert sky_lib.complete_mags((nan, 20.0, nan, 18.0, nan)) == (
+  assert population.complete_mags((nan, 20.0, nan, 18.0, nan)) == (
       20.0, 20.0, 19.0, 18.0, 18.0)
-  assert sky_lib.complete_mags((nan,) * 5) is None
+  assert population.complete_mags((nan,) * 5) is None
 
 
 # -- simulated frames ----------------------------------------------------------
@@ -115,14 +118,14 @@ def test_compressed_size_is_like_a_real_frame(r_frame_bytes):
 
 def test_every_catalogue_object_lies_inside_its_field(sky):
   for frame in sorted(sky.frame_ids())[:300]:
-    assert sky.geometry(frame).margin_px >= sky_lib.FIELD_MARGIN_PX - 1, frame
+    assert sky.geometry(frame).margin_px >= fields.FIELD_MARGIN_PX - 1, frame
 
 
 def test_field_rows_follow_the_scan_like_real_frames(sky):
   # Stripe 82 (inclination 0): rows run along RA, columns along dec.
   geometry = sky.geometry(STARS_AND_QSOS[1])
   assert geometry.incl == 0.0
-  assert abs(geometry.cd[0, 1]) == pytest.approx(sky_lib.PIXEL_SCALE_DEG,
+  assert abs(geometry.cd[0, 1]) == pytest.approx(fields.PIXEL_SCALE_DEG,
                                                  rel=0.01)
 
 
@@ -250,8 +253,7 @@ def test_cutout_is_a_jpeg_centred_on_the_object(sky):
 
 def test_cutout_from_real_frames(sky):
   star = [o for o in sky.catalog.by_frame()[REAL_FIELD] if o.cls == 'STAR'][0]
-  # pylint: disable-next=protected-access
-  assert sky._real_cover(star.ra, star.dec)
+  assert sky.real_frames.cover(star.ra, star.dec)
   jpeg = sky.cutout_jpeg(star.ra, star.dec, scale=0.4, width=64, height=96)
   image = Image.open(io.BytesIO(jpeg))
   assert image.size == (64, 96)

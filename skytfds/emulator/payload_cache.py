@@ -1,14 +1,15 @@
-"""The emulator's render cache: rendered payloads on disk or in memory.
+"""The emulator's render caches: payloads on disk or in memory; image LRUs.
 
 Rendered frames and cutouts are kept under `root/<name>` (written
 atomically, so a second server run renders nothing) or, without a root, in a
 bounded in-memory LRU. `fingerprint` names the folder of one emulated sky, so
 that a change of seed, catalogue, SAS mirror or emulator code never serves a
-stale payload.
+stale payload. `Lru` keeps a few rendered or decoded images in memory.
 """
 
-# Follows no server file: SkyServer and SAS serve files that exist; this cache
-# stands in for their storage (the SDSS data model pages name each file).
+# Follows the SDSS data model pages of the files the SAS serves (e.g.
+# data.sdss.org/datamodel/files/BOSS_PHOTOOBJ/frames/RERUN/RUN/CAMCOL/frame.html):
+# the real services serve stored files; this cache is the emulator's store.
 
 from __future__ import annotations
 
@@ -102,3 +103,24 @@ def fingerprint(seed: Any, sas_root: Any, rows: Iterable[dict[Any, Any]]
   return hashlib.sha256('\x00'.join((
       str(seed), str(sas_root), _digest_rows(rows),
       _digest_sources())).encode()).hexdigest()[:16]
+
+
+class Lru:
+  """A small thread-safe least-recently-used cache of values made on demand."""
+
+  def __init__(self, size: int):
+    self._size = size
+    self._items: collections.OrderedDict = collections.OrderedDict()
+    self._lock = threading.Lock()
+
+  def get(self, key: Any, make: Callable[[], Any]) -> Any:
+    with self._lock:
+      if key in self._items:
+        self._items.move_to_end(key)
+        return self._items[key]
+    value = make()
+    with self._lock:
+      self._items[key] = value
+      while len(self._items) > self._size:
+        self._items.popitem(last=False)
+    return value

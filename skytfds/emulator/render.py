@@ -12,6 +12,12 @@ Units: fluxes in nanomaggies (nmgy; m = 22.5 - 2.5 log10(flux)), sizes in
 arcseconds on the sky and pixels on an image, angles in degrees east of north.
 """
 
+# Follows the SDSS photometric pipeline's image model as its data model pages
+# describe it (data.sdss.org/datamodel/files/PHOTO_REDUX/RERUN/RUN/objcs/
+# CAMCOL/psField.html: the double-Gaussian PSF; .../BOSS_PHOTOOBJ/frames/
+# RERUN/RUN/CAMCOL/frame.html: nanomaggies, calibration vector, sky, gain and
+# dark variance, FLOATCOMPRESS).
+
 import dataclasses
 import functools
 import math
@@ -20,8 +26,9 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize
 
-BANDS = ('u', 'g', 'r', 'i', 'z')
-PIXEL_SCALE_ARCSEC = 0.396          # SDSS frame pixel, arcsec
+from skytfds import survey
+
+PIXEL_SCALE_ARCSEC = survey.SDSS_PIXEL_ARCSEC   # SDSS frame pixel, arcsec
 PIXEL_VARIANCE = 1.0 / 12.0         # px^2: variance of a 1-pixel box response
 SATURATION_COUNTS = 55000.0         # DN above which an SDSS pixel saturates
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -327,7 +334,7 @@ def paint_sources(image: np.ndarray, xs: np.ndarray, ys: np.ndarray,
     spikes: draw diffraction spikes of bright point sources along the image
       axes (SDSS frames and getjpeg cutouts, which are north-up, show them).
   """
-  k = BANDS.index(band)
+  k = survey.BANDS.index(band)
   h, w = image.shape
   point = None
   for source, x, y in zip(sources, xs, ys):

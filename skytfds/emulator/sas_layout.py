@@ -1,4 +1,4 @@
-"""Where the SAS keeps a frame: the path of frame-{band}-{run6}-{camcol}-{field4}.
+"""Where the SAS keeps a frame file: its path below the SAS root.
 
   dr{N}/{boss|eboss}/photoObj/frames/{rerun}/{run}/{camcol}/
       frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2

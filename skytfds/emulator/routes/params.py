@@ -1,4 +1,4 @@
-"""Query parameters of the emulated services: checked, or a 4xx with a reason."""
+"""Query parameters of the emulated services: checked, or a 4xx and a reason."""
 
 # Follows sciserver/SkyServerWS ImgCutout/Validation.cs (a bad parameter is a
 # client error with a message naming it) and ExceptionFilter/CustomFilter.cs
