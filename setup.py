@@ -19,6 +19,8 @@ setuptools.setup(
     ),
     long_description=(_HERE / 'README.md').read_text(),
     long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    license_files=['LICENSE'],
     python_requires='>=3.10',
     packages=setuptools.find_packages(include=['skytfds', 'skytfds.*', 'trainers']),
     package_data={
@@ -51,6 +53,7 @@ setuptools.setup(
         'tfds.community_datasets': [],
     },
     classifiers=[
+        'License :: OSI Approved :: Apache Software License',
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Astronomy',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',

@@ -27,6 +27,7 @@ import tensorflow_datasets as tfds
 
 from skytfds import datasets  # noqa: F401  (registers the four builders with TFDS)
 from skytfds import survey
+from skytfds.datasets import configs
 
 IMAGE_FEATURE = 'image'
 STAMP_FEATURE = 'stamp'
@@ -64,13 +65,13 @@ def get_builder(name: str, data_dir: str | os.PathLike | None
       message names the build command).
   """
   where = os.fspath(data_dir) if data_dir else tfds.core.constants.DATA_DIR
+  _check_name(name)
   try:
     builder = tfds.builder(name, data_dir=os.fspath(data_dir) if data_dir else None)
   except (ValueError, KeyError, tfds.core.registered.DatasetNotFoundError) as e:
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise DatasetError(
-        f'dataset {name!r} is unknown and not built under {where} ({first}); '
-        f'build it with: {build_command(name, data_dir)}') from None
+    raise DatasetError(f'dataset {name!r} is unknown ({first}); '
+                       f'{_KNOWN_NAMES}') from None
   if not builder.is_prepared():
     raise DatasetError(
         f'dataset {name!r} is not built under {where}; '
@@ -82,6 +83,21 @@ def get_builder(name: str, data_dir: str | os.PathLike | None
         f'dataset {name!r} has features {sorted(features.keys())}: expected '
         f'{LABEL_FEATURE!r} and {IMAGE_FEATURE!r} or {STAMP_FEATURE!r}')
   return builder
+
+
+_KNOWN_NAMES = (
+    f'skytfds datasets are {", ".join(datasets.NAMES)}, each with configs '
+    f'{", ".join(configs.SIZES)} (e.g. sdss_rgb/tiny)')
+
+
+def _check_name(name: str) -> None:
+  """Refuses a skytfds dataset name with a config it does not have."""
+  dataset, _, rest = name.partition('/')
+  config = rest.split('/')[0]
+  if dataset in datasets.NAMES and config and config not in configs.SIZES:
+    raise DatasetError(
+        f'dataset {dataset!r} has no config {config!r}: choose one of '
+        f'{", ".join(configs.SIZES)} (e.g. {dataset}/tiny)')
 
 
 def image_feature(builder: tfds.core.DatasetBuilder) -> str:

@@ -65,3 +65,20 @@ def test_a_dataset_not_built_names_the_build_command(tmp_path):
   assert 'is not built under' in str(error.value)
   assert f'tfds build sdss_cutouts/tiny --imports=skytfds --data_dir={tmp_path}' in str(
       error.value)
+
+
+def test_a_misspelt_config_names_the_valid_configs(tmp_path):
+  with pytest.raises(input_pipeline.DatasetError) as error:
+    input_pipeline.get_builder('sdss_rgb/tinny', tmp_path)
+  assert str(error.value) == (
+      "dataset 'sdss_rgb' has no config 'tinny': choose one of tiny, small, "
+      'full (e.g. sdss_rgb/tiny)')
+
+
+def test_a_misspelt_dataset_names_the_datasets_and_no_build_command(tmp_path):
+  with pytest.raises(input_pipeline.DatasetError) as error:
+    input_pipeline.get_builder('sdss_cutout/tiny', tmp_path)
+  message = str(error.value)
+  assert message.startswith("dataset 'sdss_cutout/tiny' is unknown")
+  assert 'sdss_filters, sdss_rgb, sdss_cutouts, ps1_cutouts' in message
+  assert 'tfds build' not in message

@@ -61,6 +61,7 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         features=tfds.features.FeaturesDict(
             {**images, **features.common_features()}),
         homepage=features.HOMEPAGE,
+        license=features.LICENSE,
         supervised_keys=supervised_keys,
     )
 

@@ -1,5 +1,8 @@
 """Features every skytfds dataset carries, and their values for one object."""
 
+import logging
+
+from absl import logging as absl_logging
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -7,6 +10,27 @@ from skytfds import catalog
 from skytfds import survey
 
 HOMEPAGE = 'https://www.sdss.org/dr17/'
+LICENSE = (
+    'SDSS data are public (https://www.sdss.org/collaboration/citing-sdss/); '
+    'cite SDSS and follow its acknowledgement. skytfds code: Apache-2.0.')
+
+
+class _TfdsDtypeNotice(logging.Filter):
+  """Drops TFDS's own `FeatureConnector.dtype is deprecated` notice.
+
+  The cause is in TFDS, not in any caller: `Tensor.decode_example` for
+  `encoding='bytes'` reads the deprecated `self.dtype` itself
+  (tensorflow_datasets/core/features/tensor_feature.py, `if self.dtype ==
+  tf.uint64`, TFDS 4.9), and ra/dec are bytes-encoded float64 so that
+  positions stay exact. So every load logged two warnings no user could act
+  on. Only that one message is dropped; every other TFDS warning passes.
+  """
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith('`FeatureConnector.dtype` is deprecated')
+
+
+absl_logging.get_absl_logger().addFilter(_TfdsDtypeNotice())
 
 
 def common_features() -> dict[str, tfds.features.FeatureConnector]:
