@@ -19,6 +19,7 @@ to [0, 255].
 
 import os
 import pathlib
+import re
 from typing import Any
 
 import numpy as np
@@ -260,7 +261,10 @@ def image_from_bytes(data: bytes, image_size: int) -> np.ndarray:
   try:
     image = decode_image(tf.constant(data))
   except (tf.errors.InvalidArgumentError, ValueError) as e:
-    raise DatasetError(f'not a PNG or JPEG image ({str(e).splitlines()[0]})') from None
+    # TF's text is '{{function_node __wrapped__...}} <the reason> [Op:...]'.
+    reason = re.sub(r'\{\{.*?\}\}|\[Op:\w+\]|\bname:\s*$', '',
+                    str(e).splitlines()[0]).strip()
+    raise DatasetError(f'not a PNG or JPEG image ({reason})') from None
   return resize(image, image_size).numpy()
 
 
