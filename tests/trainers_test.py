@@ -12,6 +12,7 @@ import pytest
 
 from skytfds import input_pipeline
 from skytfds import models
+from trainers import checkpoints
 from trainers import evaluate as evaluate_lib
 from trainers import flags as trainer_flags
 from trainers import metrics as metrics_lib
@@ -128,7 +129,7 @@ def test_rerun_resumes_after_the_last_completed_epoch(data_dir, tmp_path):
 
 def test_interrupted_streaming_run_resumes(data_dir, tmp_path, monkeypatch):
   calls = []
-  original = train.EpochCheckpoint.on_epoch_end
+  original = checkpoints.EpochCheckpoint.on_epoch_end
 
   def stop_after_first_epoch(self, epoch, logs=None):
     original(self, epoch, logs)
@@ -136,11 +137,11 @@ def test_interrupted_streaming_run_resumes(data_dir, tmp_path, monkeypatch):
     if epoch == 0:
       raise KeyboardInterrupt  # killed during the second epoch
 
-  monkeypatch.setattr(train.EpochCheckpoint, 'on_epoch_end',
+  monkeypatch.setattr(checkpoints.EpochCheckpoint, 'on_epoch_end',
                       stop_after_first_epoch)
   with pytest.raises(KeyboardInterrupt):
     train.run(config(data_dir, tmp_path, epochs=2, cache_features='off'))
-  monkeypatch.setattr(train.EpochCheckpoint, 'on_epoch_end', original)
+  monkeypatch.setattr(checkpoints.EpochCheckpoint, 'on_epoch_end', original)
   state = json.loads((tmp_path / 'checkpoints/head/state.json').read_text())
   assert state['epoch'] == 1
   resumed = train.run(config(data_dir, tmp_path, epochs=2,
@@ -346,10 +347,10 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
   errors = [line for line in process.stderr.splitlines()
             if line.startswith('train: error:')]
   assert errors == [
-      f"train: error: dataset 'fake_sdss_nothing' is unknown and not built "
-      f'under {tmp_path} (Dataset fake_sdss_nothing not found.); build it '
-      f'with: tfds build fake_sdss_nothing --imports=skytfds '
-      f'--data_dir={tmp_path}']
+      "train: error: dataset 'fake_sdss_nothing' is unknown (Dataset "
+      'fake_sdss_nothing not found.); skytfds datasets are sdss_filters, '
+      'sdss_rgb, sdss_cutouts, ps1_cutouts, each with configs tiny, small, '
+      'full (e.g. sdss_rgb/tiny)']
 
 
 # --- predict through the service clients, against the local emulator -------
@@ -368,8 +369,9 @@ def workdir_for(dataset: str, trained: pathlib.Path, target: pathlib.Path
 @pytest.fixture
 def emulator(monkeypatch):
   from skytfds.emulator import app as app_lib
+  from skytfds.emulator import catalogs
   from skytfds.emulator import sky as sky_lib
-  catalog = app_lib.load_catalog(None)
+  catalog = catalogs.load_catalog(None)
   with app_lib.EmulatorThread(sky_lib.Sky(catalog, seed=0)) as emu:
     for name, value in emu.environ().items():
       monkeypatch.setenv(name, value)

@@ -22,7 +22,8 @@ from skytfds import input_pipeline
 from skytfds import models
 from trainers import flags as trainer_flags
 from trainers import metrics as metrics_lib
-from trainers import train
+from trainers import plots
+from trainers import run_files
 
 FLAGS = flags.FLAGS
 
@@ -57,7 +58,7 @@ def evaluate(workdir: str, *, dataset: str | None = None,
     raise trainer_flags.RunError(
         f'dataset {dataset} has classes {names}, the model was trained on '
         f'{run_config["class_names"]}')
-  model_path = workdir_path / train.MODEL_FILE
+  model_path = workdir_path / run_files.MODEL_FILE
   if not model_path.exists():
     raise trainer_flags.RunError(
         f'{model_path} not found: the run has not finished; rerun '
@@ -66,19 +67,19 @@ def evaluate(workdir: str, *, dataset: str | None = None,
   images = input_pipeline.make_dataset(
       builder, split, image_size=model.input_shape[1], batch_size=batch_size,
       bands=run_config.get('bands', input_pipeline.DEFAULT_BANDS))
-  truth, predicted = train.predict_labels(model, images)
+  truth, predicted = metrics_lib.predict_labels(model, images)
   report = metrics_lib.classification_report(truth, predicted, names)
   seconds = time.perf_counter() - start
 
-  metrics_path = workdir_path / train.METRICS_FILE
+  metrics_path = workdir_path / run_files.METRICS_FILE
   result = (json.loads(metrics_path.read_text()) if metrics_path.exists()
             else {'dataset': run_config['dataset'], 'model': run_config['model'],
                   'class_names': names, 'history': [], 'evaluations': {}})
   result.setdefault('evaluations', {})[f'{dataset}:{split}'] = report
   if dataset == run_config['dataset']:
     result[split] = report
-  train.write_json(metrics_path, result)
-  train.write_plots(workdir_path, result)
+  run_files.write_json(metrics_path, result)
+  plots.write_run_plots(workdir_path, result)
   return {**report, 'dataset': dataset, 'split': split, 'wall_time_s': seconds,
           'images_per_s': len(truth) / seconds if seconds > 0 else None}
 
@@ -104,4 +105,6 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
+  # Listed by --help, not only by --helpfull.
+  flags.adopt_module_key_flags(trainer_flags)
   app.run(main)

@@ -21,9 +21,9 @@ from absl import flags
 from skytfds import hyperparams
 from skytfds import input_pipeline
 from skytfds import models
+from trainers import run_files
 
 FLAGS = flags.FLAGS
-RUN_CONFIG = 'run_config.json'
 _DATASET_NAME = re.compile(r'^[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+){0,2}$')
 # Flags that make a workdir's checkpoints and caches belong to one run.
 IDENTITY_FIELDS = ('model', 'dataset', 'weights', 'bands', 'seed')
@@ -71,121 +71,98 @@ def check_bands(value: str) -> bool:
   return True
 
 
-def define_dataset_flags(fv: flags.FlagValues = FLAGS, *,
-                         required: bool = True) -> None:
-  """--dataset and --data_dir."""
-  flags.DEFINE_string(
-      'dataset', None,
-      'TFDS name and config, e.g. sdss_cutouts/tiny (`import skytfds` '
-      'registers the builders).'
-      + ('' if required else ' Default: the dataset of the run in --workdir.'),
-      flag_values=fv)
-  flags.DEFINE_string(
-      'data_dir', None,
-      'Where the datasets are built (default: TFDS\' own, ~/tensorflow_datasets).',
-      flag_values=fv)
-  flags.register_validator('dataset', check_dataset, flag_values=fv)
-  if required:
-    flags.mark_flag_as_required('dataset', flag_values=fv)
+def check_batch_size(value: int | None) -> bool:
+  return require(value is not None and value > 0,
+                 f'batch size must be at least 1, got {value}')
 
 
-def define_workdir_flag(fv: flags.FlagValues = FLAGS) -> None:
-  flags.DEFINE_string(
-      'workdir', None, 'Where the run writes (and resumes) everything.',
-      flag_values=fv)
-  flags.mark_flag_as_required('workdir', flag_values=fv)
+def check_learning_rate(name: str):
+  """A validator of a learning rate flag: a value in (0, 1)."""
+  return lambda value: require(value is not None and 0 < value < 1,
+                               f'{name} must be in (0, 1), got {value}')
 
 
-def define_train_flags(fv: flags.FlagValues = FLAGS) -> None:
-  """Every flag of trainers/train.py."""
-  define_dataset_flags(fv)
-  define_workdir_flag(fv)
-  flags.DEFINE_enum('model', 'mobilenet', sorted(models.BACKBONES),
-                    'Backbone (Keras application, frozen).', flag_values=fv)
-  flags.DEFINE_string(
-      'weights', models.WEIGHTS_IMAGENET,
-      'imagenet (Keras download and cache), none (random init, calibrated '
-      'on 64 training images) or the path of a local weights file of the '
-      'backbone without top (.h5).',
-      flag_values=fv)
-  flags.DEFINE_integer('epochs', 10, 'Epochs of the head.', lower_bound=1,
-                       flag_values=fv)
-  flags.DEFINE_integer('batch_size', 32, 'Images per batch (all replicas).',
-                       flag_values=fv)
-  flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate of the head.',
-                     flag_values=fv)
-  flags.DEFINE_integer('seed', 0, 'Seed of initialisation and shuffling.',
-                       flag_values=fv)
-  flags.DEFINE_enum(
-      'mixed_precision', 'auto', list(hyperparams.PRECISIONS),
-      'auto: mixed_float16 on GPU; on CPU mixed_bfloat16 where measured '
-      'faster (MobileNet), else float32. off: float32.', flag_values=fv)
-  flags.DEFINE_enum('jit_compile', 'auto', list(hyperparams.SWITCHES),
-                    'XLA; auto: on for GPU, off for CPU (7x slower there).',
-                    flag_values=fv)
-  flags.DEFINE_enum(
-      'cache_features', 'auto', list(hyperparams.SWITCHES),
-      'Compute backbone embeddings once per split and train the head on '
-      'them; auto: on when fine_tune_layers=0 and no augmentation.',
-      flag_values=fv)
-  flags.DEFINE_integer(
-      'fine_tune_layers', 0,
-      'After the head, unfreeze the top N backbone layers (BatchNorm stays '
-      'frozen) for a second stage at --fine_tune_learning_rate.',
-      lower_bound=0, flag_values=fv)
-  flags.DEFINE_integer('fine_tune_epochs', 5, 'Epochs of the second stage.',
-                       lower_bound=1, flag_values=fv)
-  flags.DEFINE_float('fine_tune_learning_rate', 1e-5,
-                     'Adam learning rate of the second stage.', flag_values=fv)
-  flags.DEFINE_string(
-      'bands', input_pipeline.DEFAULT_BANDS,
-      'sdss_filters only: three ugriz bands shown as R, G, B.', flag_values=fv)
-  flags.DEFINE_bool('augment', False,
-                    'Random flips and quarter turns of training images.',
-                    flag_values=fv)
-  flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
-                    'tf.distribute strategy.', flag_values=fv)
+def option(define, default: Any, help_text: str, *, validator=None,
+           **define_args) -> Any:
+  """A TrainConfig field that is also an absl flag.
 
-  flags.register_validator('weights', check_weights, flag_values=fv)
-  flags.register_validator('bands', check_bands, flag_values=fv)
-  flags.register_validator(
-      'batch_size', lambda v: require(v is not None and v > 0,
-                                     f'batch size must be at least 1, got {v}'),
-      flag_values=fv)
-  for name in ('learning_rate', 'fine_tune_learning_rate'):
-    flags.register_validator(
-        name, lambda v, name=name: require(
-            v is not None and 0 < v < 1, f'{name} must be in (0, 1), got {v}'),
-        flag_values=fv)
-  flags.register_multi_flags_validator(
-      ['cache_features', 'augment'],
-      lambda d: require(not (d['cache_features'] == 'on' and d['augment']),
-                       '--cache_features=on would train on unaugmented '
-                       'embeddings: drop --augment or use --cache_features=off'),
-      flag_values=fv)
+  The field's default and help are the flag's: they live here only.
+
+  Args:
+    define: the absl function that defines the flag (flags.DEFINE_integer...).
+    default: the default value; dataclasses.MISSING for a required flag.
+    help_text: the flag's help.
+    validator: checks the parsed value (flags.ValidationError), or None.
+    **define_args: more arguments of `define` (enum_values, lower_bound).
+  """
+  return dataclasses.field(default=default, metadata={
+      'define': define, 'help': help_text, 'validator': validator,
+      'define_args': define_args})
 
 
 @dataclasses.dataclass
 class TrainConfig:
   """One training run: the flags of trainers/train.py, as plain values."""
-  dataset: str
-  workdir: str
-  data_dir: str | None = None
-  model: str = 'mobilenet'
-  weights: str = models.WEIGHTS_IMAGENET
-  epochs: int = 10
-  batch_size: int = 32
-  learning_rate: float = 1e-3
-  seed: int = 0
-  mixed_precision: str = 'auto'
-  jit_compile: str = 'auto'
-  cache_features: str = 'auto'
-  fine_tune_layers: int = 0
-  fine_tune_epochs: int = 5
-  fine_tune_learning_rate: float = 1e-5
-  bands: str = input_pipeline.DEFAULT_BANDS
-  augment: bool = False
-  strategy: str = 'default'
+  dataset: str = option(
+      flags.DEFINE_string, dataclasses.MISSING,
+      'TFDS name and config, e.g. sdss_cutouts/tiny (`import skytfds` '
+      'registers the builders).', validator=check_dataset)
+  workdir: str = option(flags.DEFINE_string, dataclasses.MISSING,
+                        'Where the run writes (and resumes) everything.')
+  data_dir: str | None = option(
+      flags.DEFINE_string, None,
+      'Where the datasets are built (default: TFDS\' own, ~/tensorflow_datasets).')
+  model: str = option(flags.DEFINE_enum, 'mobilenet',
+                      'Backbone (Keras application, frozen).',
+                      enum_values=sorted(models.BACKBONES))
+  weights: str = option(
+      flags.DEFINE_string, models.WEIGHTS_IMAGENET,
+      'imagenet (Keras download and cache), none (random init, calibrated '
+      'on 64 training images) or the path of a local weights file of the '
+      'backbone without top (.h5).', validator=check_weights)
+  epochs: int = option(flags.DEFINE_integer, 10, 'Epochs of the head.',
+                       lower_bound=1)
+  batch_size: int = option(flags.DEFINE_integer, 32,
+                           'Images per batch (all replicas).',
+                           validator=check_batch_size)
+  learning_rate: float = option(
+      flags.DEFINE_float, 1e-3, 'Adam learning rate of the head.',
+      validator=check_learning_rate('learning_rate'))
+  seed: int = option(flags.DEFINE_integer, 0,
+                     'Seed of initialisation and shuffling.')
+  mixed_precision: str = option(
+      flags.DEFINE_enum, 'auto',
+      'auto: mixed_float16 on GPU; on CPU mixed_bfloat16 where measured '
+      'faster (MobileNet), else float32. off: float32.',
+      enum_values=list(hyperparams.PRECISIONS))
+  jit_compile: str = option(
+      flags.DEFINE_enum, 'auto',
+      'XLA; auto: on for GPU, off for CPU (7x slower there).',
+      enum_values=list(hyperparams.SWITCHES))
+  cache_features: str = option(
+      flags.DEFINE_enum, 'auto',
+      'Compute backbone embeddings once per split and train the head on '
+      'them; auto: on when fine_tune_layers=0 and no augmentation.',
+      enum_values=list(hyperparams.SWITCHES))
+  fine_tune_layers: int = option(
+      flags.DEFINE_integer, 0,
+      'After the head, unfreeze the top N backbone layers (BatchNorm stays '
+      'frozen) for a second stage at --fine_tune_learning_rate.',
+      lower_bound=0)
+  fine_tune_epochs: int = option(flags.DEFINE_integer, 5,
+                                 'Epochs of the second stage.', lower_bound=1)
+  fine_tune_learning_rate: float = option(
+      flags.DEFINE_float, 1e-5, 'Adam learning rate of the second stage.',
+      validator=check_learning_rate('fine_tune_learning_rate'))
+  bands: str = option(
+      flags.DEFINE_string, input_pipeline.DEFAULT_BANDS,
+      'sdss_filters only: three ugriz bands shown as R, G, B.',
+      validator=check_bands)
+  augment: bool = option(flags.DEFINE_bool, False,
+                         'Random flips and quarter turns of training images.')
+  strategy: str = option(flags.DEFINE_enum, 'default',
+                         'tf.distribute strategy.',
+                         enum_values=['default', 'mirrored', 'multi_worker'])
 
   @classmethod
   def from_flags(cls, fv: flags.FlagValues = FLAGS) -> 'TrainConfig':
@@ -201,9 +178,57 @@ class TrainConfig:
     return values
 
 
+_FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
+# Defined by define_dataset_flags and define_workdir_flag, for every trainer.
+_SHARED_FIELDS = ('dataset', 'data_dir', 'workdir')
+
+
+def define_flag(name: str, fv: flags.FlagValues = FLAGS, *,
+                help_suffix: str = '') -> None:
+  """The absl flag of TrainConfig field `name`, with its validator."""
+  field = _FIELDS[name]
+  meta = field.metadata
+  required = field.default is dataclasses.MISSING
+  meta['define'](name=name, default=None if required else field.default,
+                 help=meta['help'] + help_suffix, flag_values=fv,
+                 **meta['define_args'])
+  if meta['validator'] is not None:
+    flags.register_validator(name, meta['validator'], flag_values=fv)
+
+
+def define_dataset_flags(fv: flags.FlagValues = FLAGS, *,
+                         required: bool = True) -> None:
+  """--dataset and --data_dir."""
+  define_flag('dataset', fv, help_suffix='' if required else
+              ' Default: the dataset of the run in --workdir.')
+  define_flag('data_dir', fv)
+  if required:
+    flags.mark_flag_as_required('dataset', flag_values=fv)
+
+
+def define_workdir_flag(fv: flags.FlagValues = FLAGS) -> None:
+  define_flag('workdir', fv)
+  flags.mark_flag_as_required('workdir', flag_values=fv)
+
+
+def define_train_flags(fv: flags.FlagValues = FLAGS) -> None:
+  """Every flag of trainers/train.py: one per TrainConfig field."""
+  define_dataset_flags(fv)
+  define_workdir_flag(fv)
+  for name in _FIELDS:
+    if name not in _SHARED_FIELDS:
+      define_flag(name, fv)
+  flags.register_multi_flags_validator(
+      ['cache_features', 'augment'],
+      lambda d: require(not (d['cache_features'] == 'on' and d['augment']),
+                       '--cache_features=on would train on unaugmented '
+                       'embeddings: drop --augment or use --cache_features=off'),
+      flag_values=fv)
+
+
 def read_run_config(workdir: str | os.PathLike) -> dict[str, Any]:
   """The saved run configuration of a workdir; RunError when there is none."""
-  path = pathlib.Path(workdir) / RUN_CONFIG
+  path = pathlib.Path(workdir) / run_files.RUN_CONFIG
   try:
     return json.loads(path.read_text())
   except FileNotFoundError:

@@ -1,10 +1,13 @@
 """Classification metrics in pure numpy: accuracy, macro-F1, per-class scores.
 
+`predict_labels` runs a model over batches of (inputs, one-hot labels); it
+needs only the model's predict_on_batch and the batches' .numpy().
+
 A class nobody predicted has precision 0 (and a class with no examples recall
 0), the usual convention, so macro averages never divide by zero.
 """
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -57,3 +60,14 @@ def classification_report(labels: Sequence[int], predictions: Sequence[int],
       'class_names': list(class_names),
       'confusion_matrix': matrix.tolist(),
   }
+
+
+def predict_labels(model, batches: Iterable[tuple[Any, Any]]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """(true labels, predicted labels) over batches of (inputs, one-hot)."""
+  truth, predicted = [], []
+  for inputs, one_hot in batches:
+    probabilities = model.predict_on_batch(inputs)
+    truth.append(np.argmax(one_hot.numpy(), axis=-1))
+    predicted.append(np.argmax(probabilities, axis=-1))
+  return np.concatenate(truth), np.concatenate(predicted)

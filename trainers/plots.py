@@ -1,6 +1,7 @@
 """The two pictures of a run: history.png and confusion.png (matplotlib Agg)."""
 
 import os
+import pathlib
 from typing import Any, Mapping, Sequence
 
 import matplotlib
@@ -8,6 +9,8 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
+
+from trainers import run_files  # noqa: E402
 
 
 def plot_history(history: Sequence[Mapping[str, Any]],
@@ -67,3 +70,12 @@ def plot_confusion(reports: Mapping[str, Mapping[str, Any]],
   figure.tight_layout()
   figure.savefig(os.fspath(path), dpi=100)
   plt.close(figure)
+
+
+def write_run_plots(workdir: str | os.PathLike, result: Mapping[str, Any]
+                    ) -> None:
+  """history.png and confusion.png of a workdir from its metrics.json values."""
+  workdir = pathlib.Path(workdir)
+  if result.get('history'):
+    plot_history(result['history'], workdir / run_files.HISTORY_PLOT)
+  plot_confusion(result['evaluations'], workdir / run_files.CONFUSION_PLOT)

@@ -18,18 +18,15 @@ computed or reused, seconds, images/s through the backbone), the precision
 policy, jit_compile, cache_features and the flags.
 """
 
+import contextlib
 import dataclasses
 import functools
-import hashlib
-import importlib.util
-import json
-import os
 import pathlib
-import shutil
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from absl import app
+from absl import flags
 from absl import logging
 import keras
 import numpy as np
@@ -38,24 +35,24 @@ import tensorflow as tf
 from skytfds import hyperparams
 from skytfds import input_pipeline
 from skytfds import models
+from trainers import checkpoints
+from trainers import embeddings
 from trainers import flags as trainer_flags
 from trainers import metrics as metrics_lib
 from trainers import plots
+from trainers import run_files
+from trainers.run_files import METRICS_FILE, MODEL_FILE
 
 HEAD_STAGE = 'head'
 FINE_TUNE_STAGE = 'fine_tune'
-METRICS_FILE = 'metrics.json'
-MODEL_FILE = 'model.keras'
+SPLITS = ('train', 'validation', 'test')
+EVALUATED_SPLITS = ('validation', 'test')
 # Images that calibrate a randomly initialised backbone (weights=none): its
 # BatchNorm statistics, or for VGG16 the scale and offset of each convolution.
 CALIBRATION_IMAGES = 64
 
-
-def write_json(path: pathlib.Path, value: Any) -> None:
-  """Write JSON atomically (temporary file, then os.replace)."""
-  temporary = path.with_name(path.name + '.tmp')
-  temporary.write_text(json.dumps(value, indent=2, sort_keys=True) + '\n')
-  os.replace(temporary, path)
+# split, training=False, *, every_epoch=False -> batches of (images, one-hot).
+ImageSource = Callable[..., tf.data.Dataset]
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -80,204 +77,89 @@ def worker_workdir(strategy: tf.distribute.Strategy,
   return workdir / 'workers' / f'{task_type}_{task_id}'
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-  """Saves weights, optimizer state and history at each epoch end; restores.
-
-  Keras' BackupAndRestore keeps weights only; resuming Adam without its
-  moments would change the run, so the optimizer variables are kept too.
-  Epochs on cached embeddings take milliseconds, so after the first epoch a
-  checkpoint is written at most every `min_interval_s` seconds, and always
-  after the last epoch: an interruption loses at most that much training.
-  """
-
-  min_interval_s = 10.0
-
-  def __init__(self, directory: pathlib.Path, weights_model: keras.Model,
-               stage: str, first_epoch: int = 0):
-    super().__init__()
-    self.directory = directory
-    self.weights_model = weights_model  # what changes: the head, or all
-    self.stage = stage
-    self.first_epoch = first_epoch      # epochs of earlier stages
-    self.rows: list[dict[str, Any]] = []
-    self._last_save = -float('inf')
-
-  @property
-  def _state_path(self) -> pathlib.Path:
-    return self.directory / 'state.json'
-
-  def restore(self, model: keras.Model) -> int:
-    """Load the last completed epoch into model; the epochs already done."""
-    if not self._state_path.exists():
-      return 0
-    state = json.loads(self._state_path.read_text())
-    self.weights_model.load_weights(self.directory / 'model.weights.h5')
-    model.optimizer.build(model.trainable_variables)
-    with np.load(self.directory / 'optimizer.npz') as saved:
-      values = [saved[f'v{i}'] for i in range(len(saved.files))]
-    variables = model.optimizer.variables
-    if len(values) != len(variables):
-      raise trainer_flags.RunError(
-          f'{self.directory}: checkpoint optimizer state does not fit this '
-          f'model; use a new --workdir')
-    for variable, value in zip(variables, values):
-      variable.assign(value)
-    self.rows = state['history']
-    return int(state['epoch'])
-
-  def on_epoch_end(self, epoch, logs=None):
-    self.directory.mkdir(parents=True, exist_ok=True)
-    row = {key: float(value) for key, value in (logs or {}).items()}
-    row.update(stage=self.stage, epoch=self.first_epoch + epoch + 1)
-    self.rows = [r for r in self.rows if r['epoch'] < row['epoch']] + [row]
-    last_epoch = epoch + 1 >= (self.params or {}).get('epochs', 0)
-    if not last_epoch and time.time() - self._last_save < self.min_interval_s:
-      return
-    self._last_save = time.time()
-    weights = self.directory / 'model.weights.h5'
-    temporary = self.directory / 'model.tmp.weights.h5'
-    self.weights_model.save_weights(temporary)
-    os.replace(temporary, weights)
-    values = {f'v{i}': np.asarray(v) for i, v in
-              enumerate(self.model.optimizer.variables)}
-    with open(self.directory / 'optimizer.tmp.npz', 'wb') as f:
-      np.savez(f, **values)
-    os.replace(self.directory / 'optimizer.tmp.npz',
-               self.directory / 'optimizer.npz')
-    # The state file last: it marks the epoch complete.
-    write_json(self._state_path, {'epoch': epoch + 1, 'history': self.rows})
+def open_workdir(config: trainer_flags.TrainConfig,
+                 strategy: tf.distribute.Strategy) -> pathlib.Path:
+  """This worker's workdir, created; RunError if it holds another run."""
+  workdir = worker_workdir(strategy, pathlib.Path(config.workdir))
+  workdir.mkdir(parents=True, exist_ok=True)
+  if (workdir / run_files.RUN_CONFIG).exists():
+    trainer_flags.check_same_run(
+        trainer_flags.read_run_config(workdir), config)
+  return workdir
 
 
-def discard_checkpoints(workdir: pathlib.Path, reason: str) -> None:
-  """Remove every stage's checkpoint: the next fit starts from epoch 0."""
-  checkpoints = workdir / 'checkpoints'
-  if checkpoints.exists():
-    logging.warning('%s: %s, so training starts again from epoch 0',
-                    checkpoints, reason)
-    shutil.rmtree(checkpoints)
+def on_gpu() -> bool:
+  return bool(tf.config.list_physical_devices('GPU'))
 
 
-@functools.cache
-def tensorboard_available() -> bool:
-  """tf.summary needs the tensorboard package, which TensorFlow 2.21 no longer pulls in."""
-  if importlib.util.find_spec('tensorboard') is not None:
-    return True
-  logging.warning('tensorboard is not installed: no TensorBoard logs '
-                  '(pip install tensorboard to get them)')
-  return False
+@dataclasses.dataclass(frozen=True)
+class Choices:
+  """What the 'auto' flags resolve to on this machine."""
+  gpu: bool
+  policy: str      # the Keras mixed precision policy
+  jit: bool
+  use_cache: bool  # stage 1 on cached embeddings
+
+  @classmethod
+  def resolve(cls, config: trainer_flags.TrainConfig) -> 'Choices':
+    gpu = on_gpu()
+    return cls(
+        gpu=gpu,
+        policy=hyperparams.precision_policy(config.mixed_precision,
+                                            config.model, on_gpu=gpu),
+        jit=hyperparams.use_jit(config.jit_compile, on_gpu=gpu),
+        use_cache=hyperparams.use_feature_cache(
+            config.cache_features, fine_tune_layers=config.fine_tune_layers,
+            augment=config.augment))
 
 
-@dataclasses.dataclass
-class StageResult:
-  rows: list[dict[str, Any]]
-  epochs_run: int
-  resumed_from: int
-  seconds: float
+@contextlib.contextmanager
+def global_policy(policy: str) -> Iterator[None]:
+  """Keras' global mixed precision policy for the block, then the old one."""
+  previous = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy(policy)
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
 
 
-def fit_stage(stage: str, model: keras.Model, weights_model: keras.Model,
-              train_ds: tf.data.Dataset, validation_ds: tf.data.Dataset, *,
-              epochs: int, workdir: pathlib.Path, first_epoch: int = 0
-              ) -> StageResult:
-  """model.fit with per-epoch checkpoints, resuming where the last run stopped."""
-  checkpoint = EpochCheckpoint(workdir / 'checkpoints' / stage, weights_model,
-                               stage, first_epoch)
-  done = checkpoint.restore(model)
-  if done:
-    logging.info('%s: resuming after epoch %d of %d', stage, done, epochs)
-  if done >= epochs:
-    return StageResult(checkpoint.rows, 0, done, 0.0)
-  callbacks = [checkpoint]
-  if tensorboard_available():
-    callbacks.append(keras.callbacks.TensorBoard(
-        log_dir=str(workdir / 'logs' / stage), write_graph=False))
-  start = time.perf_counter()
-  model.fit(train_ds, validation_data=validation_ds, epochs=epochs,
-            initial_epoch=done, callbacks=callbacks, verbose=2,
-            shuffle=False)  # the tf.data pipeline shuffles
-  return StageResult(checkpoint.rows, epochs - done, done,
-                     time.perf_counter() - start)
+def build_classifier(config: trainer_flags.TrainConfig,
+                     strategy: tf.distribute.Strategy, num_classes: int
+                     ) -> models.Classifier:
+  with strategy.scope():
+    classifier = models.build_model(config.model, weights=config.weights,
+                                    num_classes=num_classes)
+    # Checked now rather than after the first stage has run.
+    models.set_fine_tune_layers(classifier, config.fine_tune_layers)
+    models.set_fine_tune_layers(classifier, 0)
+  return classifier
 
 
-def features_key(config: trainer_flags.TrainConfig, builder, split: str,
-                 policy: str, input_size: int, calibration: str | None
-                 ) -> dict[str, Any]:
-  """What the cached embeddings of one split depend on."""
-  weights = config.weights
-  if weights not in (models.WEIGHTS_IMAGENET, models.WEIGHTS_NONE):
-    stat = os.stat(weights)
-    weights = [os.path.abspath(weights), stat.st_size, stat.st_mtime_ns]
-  return {
-      'data': input_pipeline.fingerprint(builder, split),
-      'model': config.model,
-      'weights': weights,
-      # Random initial weights depend on the seed.
-      'seed': config.seed if config.weights == models.WEIGHTS_NONE else None,
-      'calibration': calibration,
-      'input_size': input_size,
-      'bands': (config.bands if input_pipeline.image_feature(builder)
-                == input_pipeline.STAMP_FEATURE else None),
-      'precision': policy,
-  }
+def write_run_config(workdir: pathlib.Path,
+                     config: trainer_flags.TrainConfig, builder,
+                     classifier: models.Classifier, policy: str) -> None:
+  feature = input_pipeline.image_feature(builder)
+  run_files.write_json(workdir / run_files.RUN_CONFIG, {
+      **config.to_json(),
+      'class_names': input_pipeline.class_names(builder),
+      'image_feature': feature,
+      'feature_shape': list(builder.info.features[feature].shape),
+      'input_size': classifier.input_size, 'precision': policy})
 
 
-def cached_embeddings(classifier: models.Classifier, dataset: tf.data.Dataset,
-                      directory: pathlib.Path, split: str, key: dict[str, Any]
-                      ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-  """Embeddings float32 [N, D] and labels int [N] of one split, computed once.
-
-  Stored as features/<split>.npz with the key beside it (<split>.json): a
-  changed dataset, backbone or weights gives another key and a recomputation.
-  """
-  directory.mkdir(parents=True, exist_ok=True)
-  data_path, key_path = directory / f'{split}.npz', directory / f'{split}.json'
-  digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-  if key_path.exists() and data_path.exists():
-    saved = json.loads(key_path.read_text())
-    if saved.get('sha256') == digest:
-      with np.load(data_path) as data:
-        return (data['embeddings'], data['labels'],
-                {'status': 'reused', 'seconds': 0.0, 'images_per_s': None})
-    logging.info('features/%s: dataset, model or weights changed; recomputing',
-                 split)
-  start = time.perf_counter()
-  embeddings, labels = [], []
-  for images, one_hot in dataset:
-    embeddings.append(np.asarray(classifier.features.predict_on_batch(images),
-                                 np.float32))
-    labels.append(np.argmax(one_hot.numpy(), axis=-1))
-  seconds = time.perf_counter() - start
-  embeddings = np.concatenate(embeddings) if embeddings else np.zeros(
-      (0, classifier.backbone.embedding_dim), np.float32)
-  labels = np.concatenate(labels) if labels else np.zeros((0,), np.int64)
-  with open(directory / f'{split}.tmp.npz', 'wb') as f:
-    np.savez(f, embeddings=embeddings, labels=labels)
-  os.replace(directory / f'{split}.tmp.npz', data_path)
-  write_json(key_path, {'sha256': digest, 'key': key})
-  return embeddings, labels, {
-      'status': 'computed', 'seconds': seconds,
-      'images_per_s': len(labels) / seconds if seconds > 0 else None}
-
-
-def embedding_dataset(embeddings: np.ndarray, labels: np.ndarray,
-                      num_classes: int, batch_size: int, *,
-                      shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-  ds = tf.data.Dataset.from_tensor_slices(
-      (embeddings, tf.one_hot(labels, num_classes, dtype=tf.float32)))
-  if shuffle:
-    ds = ds.shuffle(max(len(labels), 1), seed=seed, reshuffle_each_iteration=True)
-  return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def predict_labels(model: keras.Model, dataset: tf.data.Dataset
-                   ) -> tuple[np.ndarray, np.ndarray]:
-  """(true labels, predicted labels) over a dataset of (inputs, one-hot)."""
-  truth, predicted = [], []
-  for inputs, one_hot in dataset:
-    probabilities = model.predict_on_batch(inputs)
-    truth.append(np.argmax(one_hot.numpy(), axis=-1))
-    predicted.append(np.argmax(probabilities, axis=-1))
-  return np.concatenate(truth), np.concatenate(predicted)
+def image_source(config: trainer_flags.TrainConfig, builder,
+                 image_size: int) -> ImageSource:
+  """The run's image datasets: images(split, training, every_epoch=...)."""
+  def images(split: str, training: bool = False, *, every_epoch: bool = False
+             ) -> tf.data.Dataset:
+    # every_epoch: streamed once per epoch, so worth keeping decoded.
+    return input_pipeline.make_dataset(
+        builder, split, image_size=image_size, batch_size=config.batch_size,
+        bands=config.bands, shuffle=training,
+        augment_images=training and config.augment, seed=config.seed,
+        cache=every_epoch)
+  return images
 
 
 def first_images(dataset: tf.data.Dataset, count: int) -> np.ndarray:
@@ -291,8 +173,122 @@ def first_images(dataset: tf.data.Dataset, count: int) -> np.ndarray:
   return np.concatenate(batches)[:count]
 
 
-def on_gpu() -> bool:
-  return bool(tf.config.list_physical_devices('GPU'))
+def calibrate(config: trainer_flags.TrainConfig,
+              classifier: models.Classifier, images: ImageSource
+              ) -> tuple[str | None, int]:
+  """Calibrate a random backbone (weights=none): (method, layers calibrated)."""
+  if config.weights != models.WEIGHTS_NONE:
+    return None, 0
+  # Deterministic (unshuffled) images, so a resumed run rebuilds the same
+  # backbone.
+  return models.calibrate_random_backbone(
+      classifier, first_images(images('train'), CALIBRATION_IMAGES))
+
+
+@dataclasses.dataclass
+class HeadInputs:
+  """What stage 1 fits, and on what."""
+  model: keras.Model  # the head on embeddings, or the whole classifier
+  train: tf.data.Dataset
+  validation: tf.data.Dataset
+  cache: embeddings.Embeddings | None  # None when streaming images
+
+
+def head_inputs(config: trainer_flags.TrainConfig,
+                classifier: models.Classifier, images: ImageSource,
+                workdir: pathlib.Path,
+                key_of: Callable[[str], dict[str, Any]], *, use_cache: bool,
+                num_classes: int) -> HeadInputs:
+  """Stage 1 over cached embeddings (use_cache) or streamed images."""
+  if not use_cache:
+    return HeadInputs(classifier.model, images('train', True, every_epoch=True),
+                      images('validation', every_epoch=True), None)
+  cache = embeddings.embed_splits(classifier, images, SPLITS,
+                                  workdir / embeddings.FEATURES_DIR, key_of)
+  if cache.computed:
+    # A checkpointed head was fitted to other embeddings (the data, backbone
+    # or calibration changed, or the cache was removed).
+    checkpoints.discard_checkpoints(workdir, 'embeddings were (re)computed')
+  return HeadInputs(
+      classifier.head,
+      cache.dataset('train', num_classes, config.batch_size, shuffle=True,
+                    seed=config.seed),
+      cache.dataset('validation', num_classes, config.batch_size), cache)
+
+
+def fine_tune(config: trainer_flags.TrainConfig,
+              strategy: tf.distribute.Strategy, classifier: models.Classifier,
+              images: ImageSource, workdir: pathlib.Path, jit: bool
+              ) -> checkpoints.StageResult:
+  """Stage 2: the top backbone layers unfrozen, over streamed images."""
+  with strategy.scope():
+    models.set_fine_tune_layers(classifier, config.fine_tune_layers)
+    models.compile_for_training(classifier.model,
+                                config.fine_tune_learning_rate,
+                                jit_compile=jit)
+  return checkpoints.fit_stage(
+      FINE_TUNE_STAGE, classifier.model, classifier.model,
+      images('train', True, every_epoch=True),
+      images('validation', every_epoch=True),
+      epochs=config.fine_tune_epochs, workdir=workdir,
+      first_epoch=config.epochs)
+
+
+def evaluate_splits(classifier: models.Classifier, images: ImageSource,
+                    cache: embeddings.Embeddings | None, names: list[str]
+                    ) -> dict[str, dict[str, Any]]:
+  """The classification report of each evaluated split.
+
+  Over cached embeddings when given (the backbone is the one they came
+  from), else the full model over images.
+  """
+  reports = {}
+  for split in EVALUATED_SPLITS:
+    if cache is not None:
+      truth, predicted = cache.predict_labels(classifier.head, split)
+    else:
+      truth, predicted = metrics_lib.predict_labels(classifier.model,
+                                                    images(split))
+    reports[split] = metrics_lib.classification_report(truth, predicted, names)
+  return reports
+
+
+def summary(config: trainer_flags.TrainConfig, choices: Choices, *,
+            names: list[str], stages: dict[str, checkpoints.StageResult],
+            reports: dict[str, dict[str, Any]], counts: dict[str, int],
+            cache: embeddings.Embeddings | None,
+            calibration: tuple[str | None, int], wall_time_s: float
+            ) -> dict[str, Any]:
+  """The metrics.json dictionary of a finished run."""
+  history = [row for stage in stages.values() for row in stage.rows]
+  train_seconds = sum(s.seconds for s in stages.values())
+  images_trained = sum(s.epochs_run for s in stages.values()) * counts['train']
+  return {
+      'dataset': config.dataset,
+      'model': config.model,
+      'class_names': names,
+      'validation': reports['validation'],
+      'test': reports['test'],
+      'evaluations': {f'{config.dataset}:{split}': reports[split]
+                      for split in reports},
+      'epochs': len(history),
+      'epochs_run': {name: s.epochs_run for name, s in stages.items()},
+      'resumed_from_epoch': {name: s.resumed_from for name, s in stages.items()},
+      'history': history,
+      'wall_time_s': wall_time_s,
+      'train_time_s': train_seconds,
+      'train_images_per_s': (images_trained / train_seconds
+                             if train_seconds > 0 else None),
+      'features': {} if cache is None else cache.stats,
+      'calibration': calibration[0],
+      'calibrated_layers': calibration[1],
+      'num_examples': counts,
+      'precision': choices.policy,
+      'jit_compile': choices.jit,
+      'cache_features': choices.use_cache,
+      'device': 'gpu' if choices.gpu else 'cpu',
+      'flags': config.to_json(),
+  }
 
 
 def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
@@ -305,151 +301,48 @@ def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
   if config.batch_size <= 0:
     raise trainer_flags.RunError(
         f'batch_size={config.batch_size}: must be at least 1')
-  workdir = worker_workdir(strategy, pathlib.Path(config.workdir))
-  workdir.mkdir(parents=True, exist_ok=True)
-  run_config_path = workdir / trainer_flags.RUN_CONFIG
-  if run_config_path.exists():
-    trainer_flags.check_same_run(
-        trainer_flags.read_run_config(workdir), config)
-
-  gpu = on_gpu()
-  policy = hyperparams.precision_policy(config.mixed_precision, config.model,
-                                        on_gpu=gpu)
-  jit = hyperparams.use_jit(config.jit_compile, on_gpu=gpu)
-  use_cache = hyperparams.use_feature_cache(
-      config.cache_features, fine_tune_layers=config.fine_tune_layers,
-      augment=config.augment)
+  workdir = open_workdir(config, strategy)
+  choices = Choices.resolve(config)
   names = input_pipeline.class_names(builder)
-  feature = input_pipeline.image_feature(builder)
   logging.info('%s on %s: precision %s, jit %s, cached features %s',
-               config.model, config.dataset, policy, jit, use_cache)
+               config.model, config.dataset, choices.policy, choices.jit,
+               choices.use_cache)
 
   keras.utils.set_random_seed(config.seed)
-  previous_policy = keras.mixed_precision.global_policy()
-  keras.mixed_precision.set_global_policy(policy)
-  try:
-    with strategy.scope():
-      classifier = models.build_model(config.model, weights=config.weights,
-                                      num_classes=len(names))
-      # Checked now rather than after the first stage has run.
-      models.set_fine_tune_layers(classifier, config.fine_tune_layers)
-      models.set_fine_tune_layers(classifier, 0)
-    size = classifier.input_size
-    write_json(run_config_path, {
-        **config.to_json(), 'class_names': names, 'image_feature': feature,
-        'feature_shape': list(builder.info.features[feature].shape),
-        'input_size': size, 'precision': policy})
-
-    def images(split: str, training: bool = False, *, every_epoch: bool = False
-               ) -> tf.data.Dataset:
-      # every_epoch: streamed once per epoch, so worth keeping decoded.
-      return input_pipeline.make_dataset(
-          builder, split, image_size=size, batch_size=config.batch_size,
-          bands=config.bands, shuffle=training,
-          augment_images=training and config.augment, seed=config.seed,
-          cache=every_epoch)
-
+  with global_policy(choices.policy):
+    classifier = build_classifier(config, strategy, len(names))
+    write_run_config(workdir, config, builder, classifier, choices.policy)
+    images = image_source(config, builder, classifier.input_size)
     counts = {split: input_pipeline.num_examples(builder, split)
-              for split in ('train', 'validation', 'test')}
-    calibration, calibrated = None, 0
-    if config.weights == models.WEIGHTS_NONE:
-      # Deterministic (unshuffled) images, so a resumed run rebuilds the
-      # same backbone.
-      calibration, calibrated = models.calibrate_random_backbone(
-          classifier, first_images(images('train'), CALIBRATION_IMAGES))
-    feature_stats = {}
+              for split in SPLITS}
+    calibration = calibrate(config, classifier, images)
+    key_of = functools.partial(
+        embeddings.features_key, config, builder, policy=choices.policy,
+        input_size=classifier.input_size, calibration=calibration[0])
     with strategy.scope():
-      if use_cache:
-        cache = {}
-        for split in counts:
-          key = features_key(config, builder, split, policy, size,
-                             calibration)
-          *cache[split], feature_stats[split] = cached_embeddings(
-              classifier, images(split), workdir / 'features', split, key)
-        if any(stats['status'] == 'computed'
-               for stats in feature_stats.values()):
-          # A checkpointed head was fitted to other embeddings (the data,
-          # backbone or calibration changed, or the cache was removed).
-          discard_checkpoints(workdir, 'embeddings were (re)computed')
-        head_model = classifier.head
-        train_ds = embedding_dataset(*cache['train'], len(names),
-                                     config.batch_size, shuffle=True,
-                                     seed=config.seed)
-        validation_ds = embedding_dataset(*cache['validation'], len(names),
-                                          config.batch_size)
-      else:
-        head_model = classifier.model
-        train_ds = images('train', True, every_epoch=True)
-        validation_ds = images('validation', every_epoch=True)
-      models.compile_for_training(head_model, config.learning_rate,
-                                  jit_compile=jit)
-    head = fit_stage(HEAD_STAGE, head_model, classifier.head, train_ds,
-                     validation_ds, epochs=config.epochs, workdir=workdir)
-    stages = {HEAD_STAGE: head}
+      head = head_inputs(config, classifier, images, workdir, key_of,
+                         use_cache=choices.use_cache, num_classes=len(names))
+      models.compile_for_training(head.model, config.learning_rate,
+                                  jit_compile=choices.jit)
+    stages = {HEAD_STAGE: checkpoints.fit_stage(
+        HEAD_STAGE, head.model, classifier.head, head.train, head.validation,
+        epochs=config.epochs, workdir=workdir)}
     if config.fine_tune_layers:
-      with strategy.scope():
-        models.set_fine_tune_layers(classifier, config.fine_tune_layers)
-        models.compile_for_training(classifier.model,
-                                    config.fine_tune_learning_rate,
-                                    jit_compile=jit)
-      stages[FINE_TUNE_STAGE] = fit_stage(
-          FINE_TUNE_STAGE, classifier.model, classifier.model,
-          images('train', True, every_epoch=True),
-          images('validation', every_epoch=True),
-          epochs=config.fine_tune_epochs, workdir=workdir,
-          first_epoch=config.epochs)
+      stages[FINE_TUNE_STAGE] = fine_tune(config, strategy, classifier, images,
+                                          workdir, choices.jit)
     classifier.model.save(workdir / MODEL_FILE)
+    # Fine-tuning changed the backbone the cached embeddings came from.
+    reports = evaluate_splits(
+        classifier, images, None if config.fine_tune_layers else head.cache,
+        names)
 
-    reports = {}
-    for split in ('validation', 'test'):
-      if use_cache and not config.fine_tune_layers:
-        truth, predicted = cache[split][1], np.argmax(
-            classifier.head.predict(cache[split][0], verbose=0), axis=-1)
-      else:
-        truth, predicted = predict_labels(classifier.model, images(split))
-      reports[split] = metrics_lib.classification_report(truth, predicted, names)
-  finally:
-    keras.mixed_precision.set_global_policy(previous_policy)
-
-  history = [row for stage in stages.values() for row in stage.rows]
-  train_seconds = sum(s.seconds for s in stages.values())
-  images_trained = sum(s.epochs_run for s in stages.values()) * counts['train']
-  result = {
-      'dataset': config.dataset,
-      'model': config.model,
-      'class_names': names,
-      'validation': reports['validation'],
-      'test': reports['test'],
-      'evaluations': {f'{config.dataset}:{split}': reports[split]
-                      for split in reports},
-      'epochs': len(history),
-      'epochs_run': {name: s.epochs_run for name, s in stages.items()},
-      'resumed_from_epoch': {name: s.resumed_from for name, s in stages.items()},
-      'history': history,
-      'wall_time_s': time.perf_counter() - start,
-      'train_time_s': train_seconds,
-      'train_images_per_s': (images_trained / train_seconds
-                             if train_seconds > 0 else None),
-      'features': feature_stats,
-      'calibration': calibration,
-      'calibrated_layers': calibrated,
-      'num_examples': counts,
-      'precision': policy,
-      'jit_compile': jit,
-      'cache_features': use_cache,
-      'device': 'gpu' if gpu else 'cpu',
-      'flags': config.to_json(),
-  }
-  write_json(workdir / METRICS_FILE, result)
-  write_plots(workdir, result)
+  result = summary(config, choices, names=names, stages=stages,
+                   reports=reports, counts=counts, cache=head.cache,
+                   calibration=calibration,
+                   wall_time_s=time.perf_counter() - start)
+  run_files.write_json(workdir / METRICS_FILE, result)
+  plots.write_run_plots(workdir, result)
   return result
-
-
-def write_plots(workdir: pathlib.Path, result: dict[str, Any]) -> None:
-  """history.png and confusion.png from a metrics.json dictionary."""
-  if result.get('history'):
-    plots.plot_history(result['history'], workdir / 'history.png')
-  plots.plot_confusion(result['evaluations'], workdir / 'confusion.png')
 
 
 def main(argv):
@@ -461,14 +354,16 @@ def main(argv):
   except (input_pipeline.DatasetError, models.ModelError,
           trainer_flags.RunError) as e:
     trainer_flags.exit_with_error('train', e)
-  for split in ('validation', 'test'):
+  for split in EVALUATED_SPLITS:
     report = result[split]
     print(f'{split}: accuracy {report["accuracy"]:.4f}, '
           f'macro-F1 {report["macro_f1"]:.4f} ({report["num_examples"]} images)')
-  print(f'wrote {config.workdir}/{METRICS_FILE}, {MODEL_FILE}, history.png, '
-        f'confusion.png')
+  print(f'wrote {config.workdir}/{METRICS_FILE}, {MODEL_FILE}, '
+        f'{run_files.HISTORY_PLOT}, {run_files.CONFUSION_PLOT}')
 
 
 if __name__ == '__main__':
   trainer_flags.define_train_flags()
+  # Listed by --help, not only by --helpfull.
+  flags.adopt_module_key_flags(trainer_flags)
   app.run(main)
