@@ -29,21 +29,15 @@ import numpy as np
 from skytfds import catalog
 from skytfds import input_pipeline
 from skytfds import models
-from skytfds.datasets import cutout_stage
-from skytfds.datasets import frame_stage
-from skytfds.imaging import frames as frames_lib
+from skytfds import survey
+from skytfds.datasets import context as context_lib
+from skytfds.datasets import products
 from skytfds.services import http
-from skytfds.services import ps1
-from skytfds.services import sas
-from skytfds.services import skyserver
 from trainers import flags as trainer_flags
-from trainers import train
+from trainers import run_files
 
 FLAGS = flags.FLAGS
 FORMATS = ('table', 'csv', 'json')
-CUTOUT_DATASETS = ('sdss_cutouts', 'ps1_cutouts')
-FRAME_DATASETS = ('sdss_filters', 'sdss_rgb')
-DEFAULT_RERUN = 301
 
 
 @dataclasses.dataclass
@@ -54,7 +48,7 @@ class Target:
   dec: float | None = None
   objid: int = 0
   run: int | None = None
-  rerun: int = DEFAULT_RERUN
+  rerun: int = survey.RERUN
   camcol: int | None = None
   field: int | None = None
   image_path: str | None = None
@@ -76,7 +70,8 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
                     flag_values=fv)
   flags.DEFINE_string('cache_dir', None, 'Fetch cache (default '
                       'WORKDIR/predict_cache).', flag_values=fv)
-  flags.DEFINE_integer('release', 17, 'SDSS data release of the images.',
+  flags.DEFINE_integer('release', survey.DEFAULT_RELEASE,
+                       'SDSS data release of the images.',
                        flag_values=fv)
   flags.register_multi_flags_validator(
       ['ra', 'dec', 'catalog', 'image'],
@@ -144,33 +139,32 @@ def _frame_of(target: Target) -> catalog.FrameId:
 
 async def _fetch_inputs(targets: Sequence[Target], dataset: str,
                         cache_dir: str, release: int) -> list[Any]:
-  """Per target: JPEG bytes (cutouts), a ugriz stamp or a uint8 RGB image."""
+  """Per target: JPEG bytes (cutouts), a ugriz stamp or a uint8 RGB image.
+
+  Made by the dataset's own product (products.BY_DATASET), exactly as the
+  builder made the training images.
+  """
+  product = products.BY_DATASET[dataset]
+  services = context_lib.BuildContext(workdir=cache_dir, release=release)
   inputs = []
   async with http.Fetcher(cache_dir) as fetcher:
     for target in targets:
-      if dataset == 'sdss_cutouts':
-        product = cutout_stage.SDSS
-        inputs.append(await skyserver.fetch_cutout(
-            fetcher, target.ra, target.dec, scale=product.scale,
-            width=product.size, height=product.size, release=release))
-      elif dataset == 'ps1_cutouts':
-        inputs.append(await ps1.fetch_color_cutout(
-            fetcher, target.ra, target.dec, size=cutout_stage.PS1.size))
-      else:
-        product = (frame_stage.FILTERS if dataset == 'sdss_filters'
-                   else frame_stage.RGB)
-        frame = _frame_of(target)
-        frames = {}
-        for band in product.bands:
-          data = await sas.fetch_frame(fetcher, frame, band, release)
-          frames[band] = frames_lib.decode_frame(
-              data, band=band, source=sas.frame_path(frame, band, release))
+      if isinstance(product, products.CutoutProduct):
+        data = await product.fetch(fetcher, target.ra, target.dec, services)
         try:
-          cut = product.cut(frames, target.ra, target.dec)
-        except frame_stage.Skip as e:
-          raise trainer_flags.RunError(
-              f'{target.name}: no stamp in field {frame.name} ({e})') from None
-        inputs.append(cut.get('stamp', cut.get('image')))
+          inputs.append(product.example(data)['image'])
+        except products.BadImage as e:
+          raise trainer_flags.RunError(f'{target.name}: {e}') from None
+        continue
+      frame = _frame_of(target)
+      band_bytes = {b: await product.fetch_band(fetcher, frame, b, services)
+                    for b in product.bands}
+      try:
+        cut = product.cut(product.decode(band_bytes, frame), target.ra, target.dec)
+      except (products.Skip, products.CorruptBand) as e:
+        raise trainer_flags.RunError(
+            f'{target.name}: no stamp in field {frame.name} ({e})') from None
+      inputs.append(cut[product.model_feature])
   return inputs
 
 
@@ -198,13 +192,13 @@ def read_local(path: str) -> Any:
 
 
 def predict(workdir: str, targets: Sequence[Target], *,
-            cache_dir: str | None = None, release: int = 17
+            cache_dir: str | None = None, release: int = survey.DEFAULT_RELEASE
             ) -> list[dict[str, Any]]:
   """One row per target: name, ra, dec, a probability per class, the class."""
   run_config = trainer_flags.read_run_config(workdir)
   dataset = run_config['dataset'].split('/')[0]
   names = run_config['class_names']
-  model_path = pathlib.Path(workdir) / train.MODEL_FILE
+  model_path = pathlib.Path(workdir) / run_files.MODEL_FILE
   if not model_path.exists():
     raise trainer_flags.RunError(
         f'{model_path} not found: the run has not finished; rerun '
@@ -212,11 +206,10 @@ def predict(workdir: str, targets: Sequence[Target], *,
   remote = [t for t in targets if t.image_path is None]
   fetched = {}
   if remote:
-    if dataset not in CUTOUT_DATASETS + FRAME_DATASETS:
+    if dataset not in products.BY_DATASET:
       raise trainer_flags.RunError(
           f'the run was trained on {run_config["dataset"]}: predict fetches '
-          f'images for {", ".join(CUTOUT_DATASETS + FRAME_DATASETS)} only; '
-          f'pass --image')
+          f'images for {", ".join(products.BY_DATASET)} only; pass --image')
     cache_dir = cache_dir or os.path.join(workdir, 'predict_cache')
     values = http.run(_fetch_inputs(remote, dataset, cache_dir, release))
     fetched = {id(t): v for t, v in zip(remote, values)}
