@@ -1,5 +1,9 @@
 """Flags shared by the trainers, their validators, and the run configuration.
 
+The options of trainers/train.py are declared once, as the fields of
+`TrainConfig` (default, help, validator: `option`); their absl flags are
+defined from those fields (`define_flag`), so a default lives in one place.
+
 Flags are declared by `define_*` functions on a FlagValues (the global FLAGS
 by default) so that tests can parse command lines on a fresh one. A flag that
 is invalid on its face (unknown model, batch size 0, a weights file that does
