@@ -280,4 +280,5 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(trainer_flags)  # --help lists --workdir too.
   app.run(main)
