@@ -23,7 +23,6 @@ from skytfds.emulator import app as app_lib
 from skytfds.emulator import catalogs
 from skytfds.emulator import faults as faults_lib
 from skytfds.emulator import sky as sky_lib
-from skytfds.emulator import sql as sql_lib
 from skytfds.emulator import tables
 from skytfds.imaging import frames as frames_lib
 
@@ -172,33 +171,6 @@ def test_sql_json_exact_ids(server, catalog):
   assert all(isinstance(i, int) for i in ids) and ids == sorted(ids)
   # Exact 64-bit integers in the text, not floats.
   assert str(ids[0]).encode() in body
-
-
-def test_sql_filters_order_aliases(catalog):
-  database = sql_lib.Database(tables.build_rows(catalog.objects))
-  columns, got = database.execute(
-      "SELECT TOP 4 p.objID AS id, s.z AS redshift FROM SpecObj s JOIN "
-      "PhotoObj p ON p.objid = s.bestobjid WHERE (s.class = 'galaxy' OR "
-      "s.class = 'QSO') AND p.g NOT BETWEEN 30 AND 40 AND p.r < 21 "
-      "ORDER BY redshift DESC;")
-  assert columns == ['id', 'redshift']
-  want = sorted((o for o in catalog.objects if o.cls in ('GALAXY', 'QSO')
-                 and o.mags[2] < 21), key=lambda o: -o.redshift)[:4]
-  assert [r[0] for r in got] == [o.objid for o in want]
-  _, got = database.execute('select top 2 objid from photoobj where camcol '
-                            'in (3, 4) and field >= 100')
-  assert len(got) == 2 and got == sorted(got)
-
-
-def test_sql_derived_spectro_ids_unique(catalog):
-  rows = tables.build_rows(catalog.objects)
-  keys = {(r[('SpecObj', 'plate')], r[('SpecObj', 'mjd')],
-           r[('SpecObj', 'fiberid')]) for r in rows}
-  assert len(keys) == len(rows)
-  for r in rows:
-    assert tables.decode_specobjid(r[('SpecObj', 'specobjid')]) == (
-        r[('SpecObj', 'plate')], r[('SpecObj', 'mjd')],
-        r[('SpecObj', 'fiberid')])
 
 
 @pytest.mark.parametrize('query, reason', [
