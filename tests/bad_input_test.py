@@ -47,7 +47,7 @@ from skytfds import settings
 from skytfds import splits
 from skytfds.datasets import builder as builder_lib
 from skytfds.datasets import report as report_lib
-from skytfds.emulator import app as emulator_app
+from skytfds.emulator.routes import sqlsearch as emulator_sqlsearch
 from skytfds.emulator import faults as emulator_faults
 from skytfds.imaging import frames as frames_lib
 from skytfds.services import http
@@ -220,7 +220,7 @@ def _cutout_handler(request: web.Request) -> web.StreamResponse:
 
 def _sql_handler(request: web.Request) -> web.StreamResponse:
   """SkyServer SqlSearch answering with its error page; /<status>/dr17/..."""
-  page = emulator_app.sql_error_page(SQL_ERROR, request.query.get('cmd', ''))
+  page = emulator_sqlsearch.sql_error_page(SQL_ERROR, request.query.get('cmd', ''))
   return web.Response(status=int(request.match_info['status']), text=page,
                       content_type='text/html')
 

@@ -31,6 +31,7 @@ from skytfds import catalog
 from skytfds.datasets import builder as builder_lib
 from skytfds.datasets import report as report_lib
 from skytfds.emulator import app
+from skytfds.emulator import catalogs
 from skytfds.emulator import sky as sky_lib
 
 NAMES = ('sdss_filters', 'sdss_rgb', 'sdss_cutouts', 'ps1_cutouts')
@@ -63,7 +64,7 @@ def quasar_fields_csv(shared_data, tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope='module')
 def sky(quasar_fields_csv, shared_data):
-  return sky_lib.Sky(app.load_catalog(quasar_fields_csv), seed=0,
+  return sky_lib.Sky(catalogs.load_catalog(quasar_fields_csv), seed=0,
                      sas_root=str(shared_data / 'sas'))
 
 
@@ -233,7 +234,7 @@ def test_a_build_killed_midway_resumes_without_refetching(clean, sky, render_cac
 
 
 def test_a_stopped_service_fails_fast_with_one_line(tmp_path, monkeypatch):
-  with app.EmulatorThread(sky_lib.Sky(app.load_catalog(None))) as emulator:
+  with app.EmulatorThread(sky_lib.Sky(catalogs.load_catalog(None))) as emulator:
     env = emulator.environ()
   # The emulator is stopped now: its port refuses connections.
   for key, value in env.items():

@@ -386,9 +386,6 @@ class Database:
     self._lock = threading.Lock()
     for table, columns in tables.COLUMNS.items():
       declared = ', '.join(f'"{c}" {_column_type(c)}' for c in columns)
-      if table == tables.PHOTO:
-        declared = declared.replace('"objid" INTEGER',
-                                    '"objid" INTEGER PRIMARY KEY')
       self._db.execute(f'CREATE TABLE {table} ({declared})')
       marks = ', '.join('?' * len(columns))
       self._db.executemany(
@@ -396,6 +393,10 @@ class Database:
           ([str(row[(table, c)]) if c == 'specobjid' else row[(table, c)]
             for c in columns] for row in rows))
     self._db.execute(f'CREATE INDEX spec_best ON {tables.SPEC} (bestobjid)')
+    # An index, not a primary key: a user catalogue without objids serves
+    # every row with objid 0 (the real PhotoObj's objID is unique, but the
+    # emulator must still answer for such a catalogue).
+    self._db.execute(f'CREATE INDEX photo_objid ON {tables.PHOTO} (objid)')
     for view, table in _VIEWS.items():
       self._db.execute(f'CREATE VIEW {view} AS SELECT * FROM {table}')
     self._db.commit()
