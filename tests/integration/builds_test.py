@@ -35,7 +35,7 @@ from skytfds.emulator import catalogs
 from skytfds.emulator import sky as sky_lib
 
 NAMES = ('sdss_filters', 'sdss_rgb', 'sdss_cutouts', 'ps1_cutouts')
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')

@@ -37,7 +37,7 @@ from skytfds.services import ps1
 from skytfds.services import sas
 from skytfds.services import skyserver
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 FRAME = FrameId(3918, 301, 3, 213)
 GOOD_ROW = '229.54,42.76,STAR,3918,301,3,213'
 HEADER = 'ra,dec,class,run,rerun,camcol,field'

@@ -54,7 +54,7 @@ from skytfds.services import http
 
 pytestmark = pytest.mark.network
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA = REPO.parent / 'shared' / 'data'
 REAL_FRAMES = DATA / 'sas/dr17/eboss/photoObj/frames/301/3918/3'
 LABELS = DATA / 'labels' / 'photometric_003918-3-0213.csv'
