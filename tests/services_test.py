@@ -5,6 +5,7 @@ import asyncio
 import bz2
 import collections
 import contextlib
+import email.message
 import os
 import pathlib
 import socket
@@ -16,6 +17,7 @@ from aiohttp import web
 
 import skytfds
 from skytfds import settings
+from skytfds import version
 from skytfds.catalog import FrameId
 from skytfds.services import http
 from skytfds.services import ps1
@@ -189,13 +191,14 @@ class TestSkyServer:
     assert url == (
         'https://h.example/dr17/SkyServerWS/SearchTools/SqlSearch?cmd=SELECT%20TOP'
         '%202%20p.objid%20FROM%20PhotoObj%20AS%20p%20WHERE%20p.r%20%3C%2017%20AND'
-        '%20s.class%20%3D%20%27QSO%27%20%26%201&format=csv')
+        '%20s.class%20%3D%20%27QSO%27%20%26%201&format=csv'
+        '&TaskName=skytfds.SkyServer.SqlSearch')
 
   def test_sql_url_json_release(self, monkeypatch):
     monkeypatch.delenv(settings.SKYSERVER_URL_ENV, raising=False)
     assert skyserver.sql_url('SELECT 1', release=14, fmt='json') == (
         'https://skyserver.sdss.org/dr14/SkyServerWS/SearchTools/SqlSearch'
-        '?cmd=SELECT%201&format=json')
+        '?cmd=SELECT%201&format=json&TaskName=skytfds.SkyServer.SqlSearch')
 
   @pytest.mark.parametrize('kw', [
       dict(sql=''), dict(sql='SELECT 1', fmt='xml'), dict(sql='SELECT 1', release=3),
@@ -207,11 +210,12 @@ class TestSkyServer:
   def test_cutout_url(self):
     assert skyserver.cutout_url(229.54, 42.76, base='http://127.0.0.1:1') == (
         'http://127.0.0.1:1/dr17/SkyServerWS/ImgCutout/getjpeg?ra=229.540000'
-        '&dec=42.760000&scale=0.4&width=240&height=240&opt=')
+        '&dec=42.760000&scale=0.4&width=240&height=240&opt='
+        '&TaskName=skytfds.SkyServer.getjpeg')
     assert skyserver.cutout_url(1.5, -0.25, scale=0.2, width=64, height=2048,
                                 opt='GL', release=12, base='http://h') == (
         'http://h/dr12/SkyServerWS/ImgCutout/getjpeg?ra=1.500000&dec=-0.250000'
-        '&scale=0.2&width=64&height=2048&opt=GL')
+        '&scale=0.2&width=64&height=2048&opt=GL&TaskName=skytfds.SkyServer.getjpeg')
 
   def test_cutout_cache_name(self):
     assert skyserver.cutout_cache_name(229.54, 42.76) == (
@@ -324,8 +328,15 @@ class TestValidation:
   def test_bodies_accepted(self):
     http.validate_body(JPEG, 'jpeg', content_type='image/jpeg')
     http.validate_body(BZ2, 'bz2', content_type='application/x-bzip2')
-    http.validate_body(b'<html>error_message: bad</html>', 'csv', content_type='text/html')
     http.validate_body(b'objid,ra\n1,2\n', 'csv', content_type='text/plain')
+
+  def test_skyserver_error_page_is_read_by_skyserver_only(self):
+    page = b'<html>error_message: bad</html>'
+    with pytest.raises(http.AttemptFailed) as error:
+      http.validate_body(page, 'csv', content_type='text/html')
+    assert error.value.reason == 'html' and error.value.retryable
+    skyserver.ANSWERS.body(page, 'csv', content_type='text/html',
+                           max_bytes=http.MAX_BODY_BYTES)
 
   @pytest.mark.parametrize('kind', ['csv', 'json', 'text'])
   def test_maintenance_page_instead_of_text_is_transient(self, kind):
@@ -359,8 +370,23 @@ def test_user_agent_sent_and_body_returned():
       return await fetcher.fetch(base + '/a.jpg', kind='jpeg')
 
   assert asyncio.run(go()) == JPEG
-  assert handler.agents == [
-      f'skytfds/{skytfds.__version__} (+https://github.com/skytfds/skytfds)']
+  assert handler.agents == [version.user_agent()]
+  assert handler.agents[0].startswith(f'skytfds/{skytfds.__version__}')
+
+
+@pytest.mark.parametrize('fields, agent', [
+    ({'Version': '1.2.3', 'Home-page': 'https://example.org/skytfds'},
+     'skytfds/1.2.3 (+https://example.org/skytfds)'),
+    ({'Version': '1.2.3', 'Project-URL': 'Source, https://example.org/src'},
+     'skytfds/1.2.3 (+https://example.org/src)'),
+    ({'Version': '1.2.3'}, 'skytfds/1.2.3'),
+])
+def test_user_agent_names_the_project_from_its_metadata(monkeypatch, fields, agent):
+  meta = email.message.Message()
+  for name, value in fields.items():
+    meta[name] = value
+  monkeypatch.setattr(version, '_metadata', lambda: meta)
+  assert version.user_agent() == agent
 
 
 def test_bounded_concurrency():
@@ -747,8 +773,9 @@ def test_skyserver_cutout_and_query(tmp_path):
   assert b'error_message' in page  # Returned as is for the catalogue parser to quote.
   assert handler.seen == [
       '/dr17/SkyServerWS/ImgCutout/getjpeg?ra=229.540000&dec=42.760000&scale=0.4'
-      '&width=240&height=240&opt=',
-      '/dr17/SkyServerWS/SearchTools/SqlSearch?cmd=SELECT%20nonsense&format=csv']
+      '&width=240&height=240&opt=&TaskName=skytfds.SkyServer.getjpeg',
+      '/dr17/SkyServerWS/SearchTools/SqlSearch?cmd=SELECT%20nonsense&format=csv'
+      '&TaskName=skytfds.SkyServer.SqlSearch']
   assert (tmp_path / skyserver.cutout_cache_name(229.54, 42.76)).read_bytes() == JPEG
 
 

@@ -16,12 +16,13 @@ import re
 import urllib.parse
 
 from skytfds import settings
+from skytfds import survey
 from skytfds.services import http
 from skytfds.services import skyserver
 
-PS1_BANDS = ('g', 'r', 'i', 'z', 'y')
+PS1_BANDS = survey.PS1_BANDS
 DEC_LIMIT = -30.0              # degrees: the 3pi survey covers dec >= -30.
-PIXEL_SCALE = 0.25             # arcsec per pixel.
+PIXEL_SCALE = survey.PS1_PIXEL_ARCSEC  # arcsec per pixel.
 SIZE_RANGE = (16, 2048)        # pixels.
 FORMATS = ('jpg', 'png')
 RGB_BANDS = ('y', 'i', 'g')    # red, green, blue.

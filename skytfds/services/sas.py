@@ -16,13 +16,15 @@ import operator
 from typing import TYPE_CHECKING, Any
 
 from skytfds import settings
+from skytfds import survey
 from skytfds.services import http
 
 if TYPE_CHECKING:
   from skytfds.catalog import FrameId  # pylint: disable=g-bad-import-order
 
-BANDS = ('u', 'g', 'r', 'i', 'z')
-RELEASES = range(12, 18)  # DR12 (boss) .. DR17 (eboss), the imaging releases supported.
+BANDS = survey.BANDS
+# DR12 (boss) .. DR17 (eboss), the imaging releases supported.
+RELEASES = range(survey.RELEASES[0], survey.RELEASES[-1] + 1)
 RUN_RANGE = (1, 999_999)  # Padded to 6 digits in file names.
 RERUN_RANGE = (0, 2047)   # 11 bits in an objid; 301 for DR8+ frames.
 CAMCOL_RANGE = (1, 6)
@@ -61,7 +63,8 @@ def check_release(release: Any) -> int:
   return check_int('release', release, RELEASES.start, RELEASES.stop - 1)
 
 
-def frame_path(frame: 'FrameId', band: str, release: int = 17) -> str:
+def frame_path(frame: 'FrameId', band: str,
+               release: int = survey.DEFAULT_RELEASE) -> str:
   """Relative SAS path of one calibrated frame.
 
   Args:
@@ -81,13 +84,13 @@ def frame_path(frame: 'FrameId', band: str, release: int = 17) -> str:
   rerun = check_int('rerun', frame.rerun, *RERUN_RANGE)
   camcol = check_int('camcol', frame.camcol, *CAMCOL_RANGE)
   field = check_int('field', frame.field, *FIELD_RANGE)
-  survey = 'eboss' if release >= 13 else 'boss'
-  return (f'dr{release}/{survey}/photoObj/frames/{rerun}/{run}/{camcol}/'
+  layout = 'eboss' if release >= 13 else 'boss'
+  return (f'dr{release}/{layout}/photoObj/frames/{rerun}/{run}/{camcol}/'
           f'frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2')
 
 
-def frame_url(frame: 'FrameId', band: str, release: int = 17,
-              base: str | None = None) -> str:
+def frame_url(frame: 'FrameId', band: str,
+              release: int = survey.DEFAULT_RELEASE, base: str | None = None) -> str:
   """URL (or path / fsspec URL) of one frame under a SAS base.
 
   Args:
@@ -100,13 +103,15 @@ def frame_url(frame: 'FrameId', band: str, release: int = 17,
   return f'{base.rstrip("/")}/{frame_path(frame, band, release)}'
 
 
-def cache_name(frame: 'FrameId', band: str, release: int = 17) -> str:
+def cache_name(frame: 'FrameId', band: str,
+               release: int = survey.DEFAULT_RELEASE) -> str:
   """Cache name of a frame: 'sas/' + its SAS path."""
   return 'sas/' + frame_path(frame, band, release)
 
 
 async def fetch_frame(fetcher: http.Fetcher, frame: 'FrameId', band: str,
-                      release: int = 17, base: str | None = None) -> bytes:
+                      release: int = survey.DEFAULT_RELEASE,
+                      base: str | None = None) -> bytes:
   """The .fits.bz2 bytes of one frame, validated (bzip2, complete).
 
   Fetched once and cached under 'sas/<path>' for http(s) and remote fsspec

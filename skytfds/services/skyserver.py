@@ -5,16 +5,28 @@ fetching twins (`run_query`, `fetch_cutout`).
 
   {base}/dr{N}/SkyServerWS/SearchTools/SqlSearch?cmd=<sql>&format=csv|json
   {base}/dr{N}/SkyServerWS/ImgCutout/getjpeg?ra=&dec=&scale=&width=&height=&opt=
+
+Both carry `TaskName=skytfds...`, as SciServer's own SciScript-Python client
+does, and every request the Fetcher's User-Agent, so that operators can tell
+skytfds' traffic. SkyServer's error answers are read here (`ANSWERS`), not
+in the generic transport.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import re
+import time
 import urllib.parse
 from typing import Any
 
+from absl import logging
+
 from skytfds import settings
+from skytfds import survey
+from skytfds.services import bodies
 from skytfds.services import http
 from skytfds.services import sas
 
@@ -24,6 +36,39 @@ CUTOUT_SIZE_RANGE = (64, 2048)  # pixels, width and height.
 SCALE_RANGE = (0.015, 60.0)     # arcsec per pixel (SkyServer's own limits).
 MAX_SQL_CHARS = 8000            # longer URLs are refused by web servers.
 _OPT_RE = re.compile(r'^[A-Z]*$')
+
+# What the server does, read in its source (github.com/sciserver/SkyServerWS):
+# - Common/KeyWords.cs: DatabaseSearchTimeout, "600" seconds by default, is
+#   the CommandTimeout of every query (Common/RunDBquery.cs, RunQuery).
+# - ExceptionFilter/CustomFilter.cs: a query that fails in the database
+#   (syntax, unknown column, that timeout) is answered, for every format but
+#   html, with HTTP 500 and the JSON body {"ErrorCode": 500, "ErrorType":
+#   "InternalServerError", "ErrorMessage": <the exception's message>, ...}.
+#   Sending it again gives the same answer: it is final.
+# - Common/ProcessRequest.cs wraps each query in the spExecuteSQL procedure,
+#   which refuses some queries itself with a one-row table whose column is
+#   `error_message` (HTTP 200): 'ERROR: Maximum 60 queries allowed per
+#   minute. Rejected query: ...' (it counts one client's queries over the
+#   last 60 s), 'error: limit is  top 500000 ...', 'error: must be a select
+#   statement: ...'. The rate-limit refusal is waited out and sent again; the
+#   others reach the catalogue parser, which quotes them with what to do.
+# - Common/RequestMisc.cs reads the TaskName parameter into the request log
+#   (for a client that does not come through the SkyServer site it logs the
+#   entry point instead; the User-Agent header is logged with the request).
+SERVER_QUERY_LIMIT_S = 600
+# The client waits a little longer than the server, so that the server's own
+# timeout answer (final, quoted) arrives rather than a client-side timeout.
+QUERY_TIMEOUT_S = SERVER_QUERY_LIMIT_S + 30
+# A query that timed out may still run on the server: sent once more at most.
+QUERY_MAX_TIMEOUTS = 2
+RATE_LIMIT_WAIT_S = 60.0
+QUERY_PROGRESS_S = 30.0  # A log line this often while a query runs.
+SQL_TASK_NAME = 'skytfds.SkyServer.SqlSearch'
+CUTOUT_TASK_NAME = 'skytfds.SkyServer.getjpeg'
+_TOO_SLOW = (f'the query ran past SkyServer\'s {SERVER_QUERY_LIMIT_S} s limit: '
+             'ask for fewer rows (a smaller TOP n), narrow the region or '
+             'magnitude cuts, or split the query')
+_RATE_LIMIT_RE = re.compile(r'maximum \d+ queries allowed per minute', re.I)
 
 
 def check_release(release: Any) -> int:
@@ -78,7 +123,7 @@ def _query(params: dict[str, str]) -> str:
   return urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe='')
 
 
-def sql_url(sql: str, release: int = 17, fmt: str = 'csv',
+def sql_url(sql: str, release: int = survey.DEFAULT_RELEASE, fmt: str = 'csv',
             base: str | None = None) -> str:
   """SqlSearch URL for `sql` (URL-encoded).
 
@@ -98,7 +143,7 @@ def sql_url(sql: str, release: int = 17, fmt: str = 'csv',
   if fmt not in FORMATS:
     raise ValueError(f'fmt={fmt!r}: expected one of {", ".join(FORMATS)}')
   release = check_release(release)
-  query = _query({'cmd': sql, 'format': fmt})
+  query = _query({'cmd': sql, 'format': fmt, 'TaskName': SQL_TASK_NAME})
   return f'{_base(base)}/dr{release}/SkyServerWS/SearchTools/SqlSearch?{query}'
 
 
@@ -109,7 +154,7 @@ def _cutout_params(ra, dec, scale, width, height, opt, release):
 
 
 def cutout_url(ra: float, dec: float, *, scale: float = 0.4, width: int = 240,
-               height: int = 240, opt: str = '', release: int = 17,
+               height: int = 240, opt: str = '', release: int = survey.DEFAULT_RELEASE,
                base: str | None = None) -> str:
   """ImgCutout getjpeg URL: a width x height JPEG centred on (ra, dec).
 
@@ -124,13 +169,14 @@ def cutout_url(ra: float, dec: float, *, scale: float = 0.4, width: int = 240,
   ra, dec, scale, width, height, opt, release = _cutout_params(
       ra, dec, scale, width, height, opt, release)
   query = _query({'ra': f'{ra:.6f}', 'dec': f'{dec:.6f}', 'scale': f'{scale:g}',
-                  'width': str(width), 'height': str(height), 'opt': opt})
+                  'width': str(width), 'height': str(height), 'opt': opt,
+                  'TaskName': CUTOUT_TASK_NAME})
   return f'{_base(base)}/dr{release}/SkyServerWS/ImgCutout/getjpeg?{query}'
 
 
 def cutout_cache_name(ra: float, dec: float, *, scale: float = 0.4,
                       width: int = 240, height: int = 240, opt: str = '',
-                      release: int = 17) -> str:
+                      release: int = survey.DEFAULT_RELEASE) -> str:
   """Cache name of a cutout, e.g.
   'skyserver/dr17/getjpeg/229.540000_+42.760000_s0.4_w240_h240.jpg'."""
   ra, dec, scale, width, height, opt, release = _cutout_params(
@@ -140,21 +186,124 @@ def cutout_cache_name(ra: float, dec: float, *, scale: float = 0.4,
           f'{ra:.6f}_{dec:+.6f}_s{scale:g}_w{width}_h{height}{suffix}.jpg')
 
 
-async def run_query(fetcher: http.Fetcher, sql: str, release: int = 17,
-                    fmt: str = 'csv', base: str | None = None) -> bytes:
+class _Answers(bodies.AnswerCheck):
+  """SkyServer's error answers (see the notes on the server's source above)."""
+
+  def body(self, data: bytes, kind: str, *, content_type: str,
+           max_bytes: int) -> None:
+    if kind in FORMATS and is_error_page(data):
+      return  # The answer itself, for the catalogue parser to quote.
+    refusal = refusal_message(data)
+    if refusal is not None and _RATE_LIMIT_RE.search(refusal):
+      raise http.AttemptFailed(
+          'rate_limited', f'SkyServer refused the query: "{refusal}": it takes '
+          'at most 60 queries a minute from one address; wait a minute and '
+          'run again, and check that nothing else on this network is '
+          'querying SkyServer', retry_after_s=RATE_LIMIT_WAIT_S)
+    super().body(data, kind, content_type=content_type, max_bytes=max_bytes)
+
+  def error(self, status: int, body: bytes) -> http.AttemptFailed | None:
+    message = database_error(body)
+    if message is not None:
+      return http.AttemptFailed('sql_error', _database_error_detail(status, message),
+                                retryable=False)
+    if is_error_page(body):  # An error page with a status: final too.
+      start = body[:65536].lower().find(b'error_message')
+      return http.AttemptFailed(
+          'sql_error', f'SkyServer refused the query (HTTP {status}): '
+          f'"{bodies.excerpt(body[start:])}"', retryable=False)
+    return None
+
+
+ANSWERS = _Answers()
+
+
+def is_error_page(data: bytes) -> bool:
+  """True for an HTML page naming `error_message` (a SkyServer error page)."""
+  return bodies.looks_like_html(data) and b'error_message' in data[:65536].lower()
+
+
+def refusal_message(data: bytes) -> str | None:
+  """spExecuteSQL's refusal in a CSV or JSON answer (its `error_message`), or None."""
+  text = data[:65536].decode('utf-8', 'replace').lstrip('\ufeff')
+  if text.lstrip()[:1] in '[{':
+    try:
+      doc = json.loads(text)
+      rows = doc[0]['Rows']
+      return str(rows[0]['error_message'])
+    except (ValueError, LookupError, TypeError):
+      return None
+  lines = [line for line in text.splitlines() if not line.startswith('#')]
+  if len(lines) < 2 or lines[0].strip().strip('"').lower() != 'error_message':
+    return None
+  return '\n'.join(lines[1:]).strip().strip('"')
+
+
+def database_error(body: bytes) -> str | None:
+  """The ErrorMessage of a JSON error answer (HTTP 500), or None."""
+  try:
+    doc = json.loads(body.decode('utf-8'))
+  except ValueError:
+    return None
+  if isinstance(doc, dict) and isinstance(doc.get('ErrorMessage'), str):
+    return doc['ErrorMessage']
+  return None
+
+
+def _database_error_detail(status: int, message: str) -> str:
+  """The whole ErrorMessage, and what to do about it."""
+  if 'timeout' in message.lower():
+    advice = _TOO_SLOW
+  else:
+    advice = ('fix the SQL (column and table names, quotes, TOP n) or the '
+              'data release; sending it again gives the same answer')
+  return f'SkyServer could not run the query (HTTP {status}): "{message}"; {advice}'
+
+
+async def run_query(fetcher: http.Fetcher, sql: str,
+                    release: int = survey.DEFAULT_RELEASE, fmt: str = 'csv',
+                    base: str | None = None) -> bytes:
   """Runs `sql` on SkyServer; the raw response bytes (never cached).
 
-  SkyServer reports SQL errors as a page (often with status 200) containing
-  `error_message`; those bytes are returned as they are, so the catalogue
-  parser can quote the server's message. HTTP errors raise FetchError (its
-  message quotes the start of the server's answer).
+  Each try may take the server's whole query time (QUERY_TIMEOUT_S, just over
+  its 600 s); a query that times out is sent once more at most, and a log
+  line every QUERY_PROGRESS_S says that it is still waiting. A refusal for
+  too many queries a minute is waited out (60 s) and sent again.
+
+  An error page (HTML naming `error_message`, status 200) and spExecuteSQL's
+  other refusals are returned as they are, for the catalogue parser to quote.
+
+  Raises:
+    http.FetchError: reason 'sql_error' (the query fails in the database: the
+      server's ErrorMessage, whole, and what to do; sent once), 'timeout',
+      'rate_limited', or a transport failure.
   """
-  return await fetcher.fetch(sql_url(sql, release, fmt, base), kind=fmt)
+  url = sql_url(sql, release, fmt, base)
+  fetch = asyncio.ensure_future(fetcher.fetch(
+      url, kind=fmt, timeout_s=QUERY_TIMEOUT_S, max_timeouts=QUERY_MAX_TIMEOUTS,
+      check=ANSWERS))
+  started = time.monotonic()
+  try:
+    while True:
+      done, _ = await asyncio.wait({fetch}, timeout=QUERY_PROGRESS_S)
+      if done:
+        break
+      logging.info('SkyServer DR%d: still waiting for the query after %.0f s '
+                   '(the server allows a query %d s)', release,
+                   time.monotonic() - started, SERVER_QUERY_LIMIT_S)
+    return fetch.result()
+  except http.FetchError as e:
+    if e.reason != 'timeout':
+      raise
+    raise http.FetchError(url, e.reason, f'{e.detail}; {_TOO_SLOW}',
+                          attempts=e.attempts) from None
+  finally:
+    fetch.cancel()
 
 
 async def fetch_cutout(fetcher: http.Fetcher, ra: float, dec: float, *,
                        scale: float = 0.4, width: int = 240, height: int = 240,
-                       opt: str = '', release: int = 17,
+                       opt: str = '', release: int = survey.DEFAULT_RELEASE,
                        base: str | None = None) -> bytes:
   """A validated SkyServer JPEG cutout, cached under `cutout_cache_name`."""
   url = cutout_url(ra, dec, scale=scale, width=width, height=height, opt=opt,
