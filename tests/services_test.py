@@ -463,6 +463,28 @@ def test_timeout_retried():
   assert body == JPEG and stats.by_reason == {'timeout': 1}
 
 
+def test_fetch_own_timeout_and_timeouts_bound():
+  async def slow(request):
+    del request
+    await asyncio.sleep(0.6)
+    return web.Response(body=JPEG, content_type='image/jpeg')
+
+  handler = _scripted([], default=slow)
+
+  async def go():
+    async with _serve(handler) as base, _fast(None, timeout_s=5) as fetcher:
+      with pytest.raises(http.FetchError) as error:
+        await fetcher.fetch(base + '/x.jpg', kind='jpeg', timeout_s=0.1,
+                            max_timeouts=2)
+      with pytest.raises(ValueError):
+        await fetcher.fetch(base + '/x.jpg', kind='jpeg', max_timeouts=0)
+      return error.value
+
+  error = asyncio.run(go())
+  assert error.reason == 'timeout' and error.attempts == 2 and handler.hits == 2
+  assert 'within 0.1 s' in str(error)
+
+
 def test_retry_after_honoured_and_capped():
   handler = _scripted([status(429, headers={'Retry-After': '0.2'}),
                        status(503, headers={'Retry-After': '3600'})],
