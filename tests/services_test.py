@@ -97,6 +97,15 @@ def ok(body, content_type='application/octet-stream'):
   return respond
 
 
+def delayed(seconds, body, content_type='application/octet-stream'):
+  """Answers `body` after `seconds`."""
+  async def respond(request):
+    del request
+    await asyncio.sleep(seconds)
+    return web.Response(body=body, content_type=content_type)
+  return respond
+
+
 def status(code, body=b'oops', headers=None):
   async def respond(request):
     del request
@@ -447,12 +456,7 @@ def test_retries_transient_faults(fault, reason):
 
 
 def test_timeout_retried():
-  async def slow(request):
-    del request
-    await asyncio.sleep(0.4)
-    return web.Response(body=JPEG)
-
-  handler = _scripted([slow], default=ok(JPEG, 'image/jpeg'))
+  handler = _scripted([delayed(0.4, JPEG)], default=ok(JPEG, 'image/jpeg'))
 
   async def go():
     async with _serve(handler) as base, _fast(None, timeout_s=0.1) as fetcher:
@@ -464,12 +468,7 @@ def test_timeout_retried():
 
 
 def test_fetch_own_timeout_and_timeouts_bound():
-  async def slow(request):
-    del request
-    await asyncio.sleep(0.6)
-    return web.Response(body=JPEG, content_type='image/jpeg')
-
-  handler = _scripted([], default=slow)
+  handler = _scripted([], default=delayed(0.6, JPEG, 'image/jpeg'))
 
   async def go():
     async with _serve(handler) as base, _fast(None, timeout_s=5) as fetcher:
@@ -679,12 +678,7 @@ def test_evict(tmp_path):
 
 
 def test_concurrent_same_name_fetched_once(tmp_path):
-  async def slow(request):
-    del request
-    await asyncio.sleep(0.05)
-    return web.Response(body=BZ2, content_type='application/x-bzip2')
-
-  handler = _scripted([], default=slow)
+  handler = _scripted([], default=delayed(0.05, BZ2, 'application/x-bzip2'))
 
   async def go():
     async with _serve(handler) as base, _fast(tmp_path) as fetcher:
