@@ -19,6 +19,7 @@ setuptools.setup(
     ),
     long_description=(_HERE / 'README.md').read_text(),
     long_description_content_type='text/markdown',
+    url='https://github.com/skytfds/skytfds',
     license='Apache-2.0',
     license_files=['LICENSE'],
     python_requires='>=3.10',
