@@ -25,21 +25,17 @@ TARGETS = {
 def machine() -> dict[str, Any]:
   """nproc, CPU model, memory and versions: where the numbers come from."""
   cpu = platform.processor() or platform.machine()
-  try:
+  with contextlib.suppress(OSError):  # Not Linux: the platform's name stays.
     for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
       if line.startswith('model name'):
         cpu = line.split(':', 1)[1].strip()
         break
-  except OSError:
-    pass
   memory_gib = None
-  try:
+  with contextlib.suppress(OSError):
     for line in pathlib.Path('/proc/meminfo').read_text().splitlines():
       if line.startswith('MemTotal:'):
         memory_gib = round(int(line.split()[1]) / 2**20, 1)
         break
-  except OSError:
-    pass
   versions = {'python': platform.python_version()}
   for package in ('numpy', 'astropy', 'matplotlib', 'aiohttp', 'tensorflow',
                   'tensorflow-datasets', 'keras', 'pillow'):
