@@ -54,7 +54,6 @@ setuptools.setup(
         'tfds.community_datasets': [],
     },
     classifiers=[
-        'License :: OSI Approved :: Apache Software License',
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Astronomy',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
