@@ -22,6 +22,13 @@ def plot_history(history: Sequence[Mapping[str, Any]],
       'accuracy', 'loss', 'val_accuracy', 'val_loss'.
     path: the PNG to write.
   """
+  figure = history_figure(history)
+  figure.savefig(os.fspath(path), dpi=100)
+  plt.close(figure)
+
+
+def history_figure(history: Sequence[Mapping[str, Any]]) -> 'plt.Figure':
+  """The figure of `plot_history`; epochs are whole numbers on its x axes."""
   figure, axes = plt.subplots(1, 2, figsize=(10, 4))
   epochs = [row['epoch'] for row in history]
   for axis, key, title in ((axes[0], 'accuracy', 'Accuracy'),
@@ -37,11 +44,11 @@ def plot_history(history: Sequence[Mapping[str, Any]],
                   va='top', fontsize=8, color='grey')
     axis.set_title(title)
     axis.set_xlabel('epoch')
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axis.grid(alpha=0.3)
     axis.legend()
   figure.tight_layout()
-  figure.savefig(os.fspath(path), dpi=100)
-  plt.close(figure)
+  return figure
 
 
 def plot_confusion(reports: Mapping[str, Mapping[str, Any]],
