@@ -88,17 +88,17 @@ def get_builder(name: str, data_dir: str | os.PathLike | None
 
 _KNOWN_NAMES = (
     f'skytfds datasets are {", ".join(datasets.NAMES)}, each with configs '
-    f'{", ".join(configs.SIZES)} (e.g. sdss_rgb/tiny)')
+    f'{", ".join(configs.NAMES)} (e.g. sdss_rgb/tiny)')
 
 
 def _check_name(name: str) -> None:
   """Refuses a skytfds dataset name with a config it does not have."""
   dataset, _, rest = name.partition('/')
   config = rest.split('/')[0]
-  if dataset in datasets.NAMES and config and config not in configs.SIZES:
+  if dataset in datasets.NAMES and config and config not in configs.NAMES:
     raise DatasetError(
         f'dataset {dataset!r} has no config {config!r}: choose one of '
-        f'{", ".join(configs.SIZES)} (e.g. {dataset}/tiny)')
+        f'{", ".join(configs.NAMES)} (e.g. {dataset}/tiny)')
 
 
 def image_feature(builder: tfds.core.DatasetBuilder) -> str:

@@ -19,3 +19,7 @@ SDSS_PIXEL_ARCSEC = 0.396
 # Pan-STARRS 1 bands and native pixel scale (arcsec per pixel).
 PS1_BANDS = ('g', 'r', 'i', 'z', 'y')
 PS1_PIXEL_ARCSEC = 0.25
+# Mean size of a real SDSS frame file (frame-<band>-...fits.bz2): 3.39 MB over
+# the 15 real DR17 files in ../shared/data/sas (2.87-3.80 MB). Used to
+# estimate a frame build's download before it starts.
+FRAME_FILE_BYTES = 3_390_000

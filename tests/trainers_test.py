@@ -350,7 +350,7 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
       "train: error: dataset 'fake_sdss_nothing' is unknown (Dataset "
       'fake_sdss_nothing not found.); skytfds datasets are sdss_filters, '
       'sdss_rgb, sdss_cutouts, ps1_cutouts, each with configs tiny, small, '
-      'full (e.g. sdss_rgb/tiny)']
+      'full, tiny_dense, small_dense, full_dense (e.g. sdss_rgb/tiny)']
 
 
 # --- predict through the service clients, against the local emulator -------

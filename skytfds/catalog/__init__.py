@@ -25,7 +25,8 @@ total count).
 
 Modules, one job each: `objects` (FrameId, CatalogObject, Catalog,
 CatalogError, decode_objid), `queries` (the SkyServer SQL), `tables` (bytes
--> a table of text fields), `validation` (a table -> checked objects).
+-> a table of text fields), `validation` (a table -> checked objects),
+`sampling` (which objects a build takes: hash windows, densest fields).
 """
 
 from skytfds.catalog.objects import Catalog
@@ -33,13 +34,17 @@ from skytfds.catalog.objects import CatalogError
 from skytfds.catalog.objects import CatalogObject
 from skytfds.catalog.objects import decode_objid
 from skytfds.catalog.objects import FrameId
-from skytfds.catalog.queries import balanced_queries
+from skytfds.catalog.queries import check_release
+from skytfds.catalog.queries import class_count_query
 from skytfds.catalog.queries import class_query
 from skytfds.catalog.queries import DEFAULT_MAG_LIMITS
+from skytfds.catalog.queries import field_count_query
+from skytfds.catalog.queries import field_objects_query
 from skytfds.catalog.queries import MAX_TOP
 from skytfds.catalog.validation import MAG_RANGE
 from skytfds.catalog.validation import MAX_ERRORS_SHOWN
 from skytfds.catalog.validation import parse_catalog
+from skytfds.catalog import sampling
 from skytfds.survey import BANDS
 from skytfds.survey import CLASSES
 from skytfds.survey import DEFAULT_RELEASE
@@ -48,6 +53,7 @@ from skytfds.survey import RELEASES
 __all__ = [
     'BANDS', 'CLASSES', 'Catalog', 'CatalogError', 'CatalogObject',
     'DEFAULT_MAG_LIMITS', 'DEFAULT_RELEASE', 'FrameId', 'MAG_RANGE',
-    'MAX_ERRORS_SHOWN', 'MAX_TOP', 'RELEASES', 'balanced_queries',
-    'class_query', 'decode_objid', 'parse_catalog',
+    'MAX_ERRORS_SHOWN', 'MAX_TOP', 'RELEASES', 'check_release',
+    'class_count_query', 'class_query', 'decode_objid', 'field_count_query',
+    'field_objects_query', 'parse_catalog', 'sampling',
 ]

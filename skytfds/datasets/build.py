@@ -14,7 +14,9 @@ from typing import Any, Iterator
 from absl import logging
 
 from skytfds import catalog
+from skytfds import settings
 from skytfds import splits
+from skytfds import survey
 from skytfds.datasets import beam_stage
 from skytfds.datasets import context as context_lib
 from skytfds.datasets import cutout_stage
@@ -48,9 +50,12 @@ class Build:
 
   @classmethod
   def start(cls, product: products.Product, ctx: context_lib.BuildContext,
-            per_class: int, report: report_lib.BuildReport) -> 'Build':
+            per_class: int, selection: str,
+            report: report_lib.BuildReport) -> 'Build':
     """Selects the objects; on the default path, fetches and stages them all."""
-    objects = _select(ctx, per_class, report)
+    objects = _select(ctx, per_class, selection, report)
+    if isinstance(product, products.FrameProduct):
+      _plan_frames(product, objects, report)
     by_split = collections.defaultdict(list)
     for obj in objects:
       by_split[splits.split_of(obj.key)].append(obj)
@@ -89,18 +94,35 @@ class Build:
       yield obj.key, {**images, **features.common_values(obj)}
 
 
-def _select(ctx: context_lib.BuildContext, per_class: int,
+def _select(ctx: context_lib.BuildContext, per_class: int, how: str,
             report: report_lib.BuildReport) -> list[catalog.CatalogObject]:
 
   async def select():
     async with http.Fetcher(ctx.cache_dir, max_concurrency=ctx.max_concurrency) as f:
       return await selection.select_objects(f, per_class=per_class,
-                                            release=ctx.release)
+                                            release=ctx.release, selection=how)
 
   selected = http.run(select())
   report.source = selected.source
+  report.selection = 'catalogue' if settings.catalog_source() else how
   report.requested = len(selected.objects)
   report.notes.extend(selected.notes)
   logging.info('%s: %d objects from %s', report.dataset, len(selected.objects),
                selected.source)
   return selected.objects
+
+
+def _plan_frames(product: products.FrameProduct,
+                 objects: list[catalog.CatalogObject],
+                 report: report_lib.BuildReport) -> None:
+  """Logs, before any frame is fetched, how many frames and bytes the build needs."""
+  frames = len({obj.frame for obj in objects})
+  files = frames * len(product.bands)
+  estimate = files * survey.FRAME_FILE_BYTES
+  report.frames = frames
+  report.estimated_frame_bytes = estimate
+  logging.info(
+      '%s: %d objects in %d frames: %d band files (%s), about %.1f GB at '
+      '~%.0f MB a file (less if already cached or staged)', report.dataset,
+      len(objects), frames, files, product.bands, estimate / 1e9,
+      survey.FRAME_FILE_BYTES / 1e6)

@@ -70,8 +70,9 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     ctx = context_lib.BuildContext(
         workdir=str(dl_manager.download_dir / 'skytfds'),
         release=self.builder_config.release)
-    return build_lib.Build.start(self.PRODUCT, ctx,
-                                 self.builder_config.per_class, self.report)
+    config = self.builder_config
+    return build_lib.Build.start(self.PRODUCT, ctx, config.per_class,
+                                 config.selection, self.report)
 
   def download_and_prepare(self, **kwargs) -> None:
     """TFDS' download_and_prepare, then build_report.json; see the module doc."""

@@ -1,4 +1,4 @@
-"""Builder configs shared by the four datasets: how many objects, which release."""
+"""Builder configs shared by the four datasets: how many objects, how picked, which release."""
 
 import dataclasses
 
@@ -8,32 +8,56 @@ from skytfds import survey
 
 # Objects per class; `full` is the scale of the original study (60k train / 15k test).
 SIZES = {'tiny': 100, 'small': 1_000, 'full': 25_000}
+# How the objects are picked (datasets.selection): the config name's suffix.
+SELECTIONS = {
+    'spread': '',        # spread over the survey's footprint (the default)
+    'dense': '_dense',   # from the fields holding most objects: few frames
+}
+SELECTION_TEXT = {
+    'spread': 'spread over the whole survey footprint (a hash stride on objid)',
+    'dense': ('from the fewest imaging fields that hold them (frame-'
+              'economical: sdss_filters/sdss_rgb fetch far fewer frames)'),
+}
 
 
 @dataclasses.dataclass(eq=False)
 class SkyConfig(tfds.core.BuilderConfig):
-  """A dataset size.
+  """A dataset size and selection.
 
   Attributes:
     per_class: objects requested per class (GALAXY, QSO, STAR) from SkyServer.
       Ignored when SKYTFDS_CATALOG names a user catalogue: all its rows are used.
+    selection: 'spread' (over the footprint) or 'dense' (fewest fields).
     release: SDSS data release (12..17) for the query, frames and cutouts.
   """
 
   per_class: int = 100
+  selection: str = 'spread'
   release: int = survey.DEFAULT_RELEASE
 
 
+def config_name(size: str, selection: str) -> str:
+  """'tiny', 'tiny_dense', ..."""
+  return size + SELECTIONS[selection]
+
+
+NAMES = tuple(config_name(size, selection)
+              for selection in SELECTIONS for size in SIZES)
+
+
 def make_configs() -> list[SkyConfig]:
-  """The `tiny`, `small` and `full` configs, smallest first."""
+  """tiny, small, full (spread), then tiny_dense, small_dense, full_dense."""
   return [
       SkyConfig(
-          name=name,
+          name=config_name(size, selection),
           description=(
               f'{per_class:,} objects per class (GALAXY, QSO, STAR) from '
-              f'SDSS DR{survey.DEFAULT_RELEASE}, or every row of SKYTFDS_CATALOG.'
+              f'SDSS DR{survey.DEFAULT_RELEASE}, {SELECTION_TEXT[selection]}; '
+              'or every row of SKYTFDS_CATALOG.'
           ),
           per_class=per_class,
+          selection=selection,
       )
-      for name, per_class in SIZES.items()
+      for selection in SELECTIONS
+      for size, per_class in SIZES.items()
   ]

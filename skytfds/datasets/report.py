@@ -47,6 +47,12 @@ class BuildReport:
   # Built by an Apache Beam pipeline (`--beam_pipeline_options`), not in-process.
   beam: bool = False
   requested_by_split: dict = dataclasses.field(default_factory=dict)
+  # How the objects were picked: 'spread', 'dense' or 'catalogue' (a user's).
+  selection: str = ''
+  # Frame products: distinct frames the objects lie in, and their estimated
+  # download (survey.FRAME_FILE_BYTES per band file) before anything is fetched.
+  frames: int = 0
+  estimated_frame_bytes: int = 0
 
   def skip(self, key: str, reason: str, detail: str = '') -> None:
     """Counts one object as skipped for `reason` (one of SKIP_REASONS)."""
@@ -65,6 +71,7 @@ class BuildReport:
         'dataset': self.dataset,
         'config': self.config,
         'source': self.source,
+        'selection': self.selection,
         'pipeline': 'beam' if self.beam else 'default',
         'objects_requested': self.requested,
         'requested_by_split': dict(self.requested_by_split),
@@ -75,6 +82,10 @@ class BuildReport:
         'skip_reasons': {r: SKIP_REASONS[r] for r in sorted(self.skipped)},
         'skipped_examples': {r: self.skipped_examples[r] for r in sorted(self.skipped)},
         'notes': list(self.notes),
+        'frames': self.frames,
+        'frames_per_object': (round(self.frames / written, 4)
+                              if self.frames and written else None),
+        'estimated_frame_bytes': self.estimated_frame_bytes,
         'frames_decoded': self.frames_decoded,
         'fetch': dict(self.fetch),
         'wall_time_s': round(self.wall_time_s, 2),

@@ -1,29 +1,137 @@
-"""Which objects a build covers: the SkyServer query, or the user's catalogue."""
+"""Which objects a build covers: SkyServer queries, or the user's catalogue.
+
+The choices are pure functions in `catalog.sampling`; this module sends the
+queries (`catalog.queries`) and reads the answers through the one catalogue
+parser. Two selections (the config's `selection`):
+
+* 'spread': one count query, then per class `TOP n` of a window of an objid
+  hash, topped up from the next window if too few passed;
+* 'dense': one per-field count query, the greedy choice of fields, then the
+  objects of those fields.
+"""
+
+from absl import logging
 
 from skytfds import catalog
 from skytfds import settings
+from skytfds.catalog import sampling
 from skytfds.services import http
 from skytfds.services import skyserver
 
+SELECTIONS = ('spread', 'dense')
+# Most queries per class of the spread selection (1 + top-ups).
+MAX_WINDOWS = 6
+
 
 async def select_objects(
-    fetcher: http.Fetcher, *, per_class: int, release: int
+    fetcher: http.Fetcher, *, per_class: int, release: int,
+    selection: str = 'spread',
 ) -> catalog.Catalog:
   """Fetches and parses the objects of a build.
 
   With SKYTFDS_CATALOG set (a local path or any URL the fetcher reads), all
-  rows of that catalogue are used. Otherwise one `TOP per_class` query per
-  class is sent to SkyServer (balanced classes).
+  rows of that catalogue are used and `selection` does not apply. Otherwise
+  `per_class` objects of each class (balanced) are selected on SkyServer.
   """
   source = settings.catalog_source()
   if source:
     data = await fetcher.fetch(source, kind='text')
     return catalog.parse_catalog(data, source=source)
-  parts = []
-  for sql in catalog.balanced_queries(per_class, release=release):
-    data = await skyserver.run_query(fetcher, sql, release=release)
-    parts.append(catalog.parse_catalog(data, source=f'SkyServer DR{release} SqlSearch'))
-  return merge(parts)
+  if selection not in SELECTIONS:
+    raise ValueError(f'selection {selection!r}: use one of {SELECTIONS}')
+  query = _Queries(fetcher, release)
+  if selection == 'dense':
+    return await _dense(query, per_class, release)
+  return await _spread(query, per_class, release)
+
+
+class _Queries:
+  """Sends SQL to SkyServer DR{release}; the answers parsed."""
+
+  def __init__(self, fetcher: http.Fetcher, release: int):
+    self.fetcher = fetcher
+    self.release = release
+    self.source = f'SkyServer DR{release} SqlSearch'
+
+  async def raw(self, sql: str) -> bytes:
+    return await skyserver.run_query(self.fetcher, sql, release=self.release)
+
+  async def objects(self, sql: str) -> catalog.Catalog:
+    return catalog.parse_catalog(await self.raw(sql), source=self.source)
+
+
+async def _spread(query: _Queries, per_class: int,
+                  release: int) -> catalog.Catalog:
+  counts = sampling.class_counts(
+      await query.raw(catalog.class_count_query(release=release)),
+      f'{query.source} (class counts)')
+  parts, notes = [], []
+  for cls in catalog.CLASSES:
+    got, window = [], (0, 0)
+    for _ in range(MAX_WINDOWS):
+      if len(got) >= per_class or window[1] >= catalog.queries.HASH_MODULUS:
+        break
+      # A top-up window asks for twice the shortfall: a few more queries
+      # would cost more than taking a few objects fewer from its tail.
+      short = per_class - len(got)
+      window = sampling.hash_range(counts[cls], short if not got else max(
+          2 * short, 10), window[1])
+      part = await query.objects(catalog.class_query(
+          cls, per_class - len(got), release=release, hash_range=window))
+      got.extend(part.objects)
+      notes.extend(part.notes)
+    logging.info('%s: %s: %d of %d objects (objid hash < %d of %d; %d '
+                 'reliable in all)', query.source, cls,
+                 min(len(got), per_class), per_class, window[1],
+                 catalog.queries.HASH_MODULUS, counts[cls])
+    parts.append(catalog.Catalog(got, [], query.source))
+  merged = merge(parts)
+  objects, over = sampling.cap_per_class(merged.objects, per_class)
+  notes.extend(merged.notes + _over_notes(query.source, over, per_class)
+               + _short_notes(objects, per_class, counts))
+  notes.append(f'selection spread: per class TOP {per_class} of a window of '
+               f'the objid hash (no sort), reliable '
+               'spectra (zWarning = 0)')
+  return catalog.Catalog(objects, notes, query.source)
+
+
+async def _dense(query: _Queries, per_class: int,
+                 release: int) -> catalog.Catalog:
+  counts = sampling.field_counts(
+      await query.raw(catalog.field_count_query(release=release)),
+      f'{query.source} (field counts)')
+  plan = sampling.choose_fields(counts, per_class)
+  found = []
+  notes = []
+  size = catalog.queries.FIELDS_PER_QUERY
+  for start in range(0, len(plan), size):
+    part = await query.objects(catalog.field_objects_query(
+        [p.frame for p in plan[start:start + size]], release=release))
+    found.extend(part.objects)
+    notes.extend(part.notes)
+  objects = sampling.take_planned(found, plan)
+  logging.info('%s: %d objects from %d fields (densest first)', query.source,
+               len(objects), len(plan))
+  notes.extend(_short_notes(objects, per_class, None))
+  notes.append(f'selection dense: {len(objects)} objects from {len(plan)} '
+               f'fields of {len(counts)} holding 2 or more objects')
+  return catalog.Catalog(objects, notes, query.source)
+
+
+def _over_notes(source: str, over: dict[str, int], per_class: int) -> list[str]:
+  return [f'{source} answered {per_class + n} {cls} rows to TOP {per_class}; '
+          f'used the first {per_class}' for cls, n in sorted(over.items())]
+
+
+def _short_notes(objects, per_class: int, counts) -> list[str]:
+  have = catalog.Catalog(objects, [], '').class_counts()
+  notes = []
+  for cls, n in have.items():
+    if n < per_class:
+      total = '' if counts is None else f' (it holds {counts[cls]:,} in all)'
+      notes.append(f'{cls}: {n} of {per_class} objects: the service has no '
+                   f'more that pass the cuts{total}')
+  return notes
 
 
 def merge(parts: list[catalog.Catalog]) -> catalog.Catalog:

@@ -22,7 +22,9 @@ classic query"):
 Refused with a message in SQL Server's words (`SqlError`), which the app
 returns the way SkyServer does: statements other than one SELECT, `SELECT *`
 and function calls (the emulator does not mimic SQL Server's functions),
-unknown tables and columns, ambiguous columns, syntax errors.
+unknown tables and columns, ambiguous columns, syntax errors. The aggregates
+COUNT, SUM, MIN, MAX and AVG (with GROUP BY, HAVING, CASE) mean the same in
+both and are answered.
 """
 
 # Follows sciserver/SkyServerWS Common/RunDBquery.cs (the query text runs in
@@ -63,6 +65,8 @@ _KEYWORDS = frozenset({
     'right', 'select', 'then', 'top', 'union', 'when', 'where', 'with',
 })
 _COMPARISONS = frozenset({'=', '<>', '!=', '<', '<=', '>', '>='})
+# The aggregates that mean the same in T-SQL and sqlite (GROUP BY queries).
+_AGGREGATES = frozenset({'count', 'sum', 'min', 'max', 'avg'})
 
 
 class SqlError(ValueError):
@@ -188,7 +192,7 @@ class _Translation:
 
   @staticmethod
   def _check_selections(tokens: list[_Token]) -> None:
-    """Refuses `SELECT *`, `alias.*` and function calls."""
+    """Refuses `SELECT *`, `alias.*` and function calls other than aggregates."""
     for k, token in enumerate(tokens):
       before = tokens[k - 1] if k else None
       if token.is_op('*') and before is not None and (
@@ -197,7 +201,7 @@ class _Translation:
         raise SqlError('SELECT * is not supported by the emulated SkyServer: '
                        'name the columns.')
       if token.kind == 'ident' and tokens[k + 1:k + 2] and tokens[
-          k + 1].is_op('('):
+          k + 1].is_op('(') and token.text.lower() not in _AGGREGATES:
         raise SqlError(f"'{token.text}' is not a recognized built-in function "
                        'name (functions are not supported by the emulated '
                        'SkyServer).')

@@ -12,7 +12,11 @@ deterministically:
   when present but plate is missing, plate/mjd/fiberid are decoded from it.
 - Missing magnitudes and redshifts (NaN) come back as -9999, SDSS's sentinel.
 - PhotoObj `type` is 3 (galaxy) for GALAXY objects and 6 (star) otherwise;
-  `mode` and `clean` are 1; SpecObj `zwarning` is 0.
+  `mode` and `clean` are 1.
+- SpecObj `zwarning` is 4 (bit 2, SMALL_DELTA_CHI2: the best redshift fit is
+  barely better than the next) for about 1 object in 40, picked by a
+  multiplicative hash of the objid (`unreliable`), and 0 otherwise; so a query
+  that forgets `zWarning = 0` takes unreliable spectra, as on the real server.
 """
 
 # Follows the SDSS DR17 schema as SkyServer's Schema Browser shows it
@@ -49,6 +53,16 @@ INTEGER_COLUMNS = frozenset({
     'specobjid', 'bestobjid', 'plate', 'mjd', 'fiberid', 'zwarning'})
 
 Row = dict[tuple[str, str], Any]  # (table, lower-case column) -> value
+SMALL_DELTA_CHI2 = 4  # SpecObj.zWarning bit 2 (SDSS ZWARNING bitmask).
+
+
+def unreliable(objid: int) -> bool:
+  """Whether the emulator flags this object's spectrum (about 1 in 40).
+
+  Knuth's multiplicative hash of the objid, so the flag does not follow the
+  objid's residues modulo small numbers (the spread selection's stride).
+  """
+  return ((objid * 2654435761) >> 16) % 40 == 0
 
 
 def encode_specobjid(plate: int, fiberid: int, mjd: int,
@@ -141,7 +155,7 @@ def build_rows(objects: Iterable[Any]) -> list[Row]:
         (SPEC, 'fiberid'): fiberid,
         (SPEC, 'ra'): float(o.ra),
         (SPEC, 'dec'): float(o.dec),
-        (SPEC, 'zwarning'): 0,
+        (SPEC, 'zwarning'): SMALL_DELTA_CHI2 if unreliable(o.objid) else 0,
     }
     rows.append(row)
   return rows
