@@ -19,6 +19,7 @@ from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
+import tqdm
 
 from skytfds import files
 from skytfds import input_pipeline
@@ -67,10 +68,18 @@ def cached_embeddings(classifier: models.Classifier, dataset: tf.data.Dataset,
                  split)
   start = time.perf_counter()
   embeddings, labels = [], []
-  for images, one_hot in dataset:
-    embeddings.append(np.asarray(classifier.features.predict_on_batch(images),
-                                 np.float32))
-    labels.append(np.argmax(one_hot.numpy(), axis=-1))
+  batches = int(dataset.cardinality())
+  # The backbone pass is the long part of a cached run (minutes on `small`):
+  # show it as the builds show theirs.
+  with tqdm.tqdm(total=batches if batches > 0 else None,
+                 desc=f'embedding {split} ({classifier.backbone.name})',
+                 unit=' batches') as progress:
+    for images, one_hot in dataset:
+      embeddings.append(np.asarray(
+          classifier.features.predict_on_batch(images), np.float32))
+      labels.append(np.argmax(one_hot.numpy(), axis=-1))
+      progress.update()
+      progress.set_postfix(images=sum(len(b) for b in labels), refresh=False)
   seconds = time.perf_counter() - start
   embeddings = np.concatenate(embeddings) if embeddings else np.zeros(
       (0, classifier.backbone.embedding_dim), np.float32)

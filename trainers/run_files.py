@@ -6,6 +6,8 @@ evaluate and predict share them without importing each other.
 
 import json
 import os
+import pathlib
+import shutil
 from typing import Any
 
 from skytfds import files
@@ -20,3 +22,19 @@ CONFUSION_PLOT = 'confusion.png'
 def write_json(path: str | os.PathLike, value: Any) -> None:
   """Write JSON atomically (skytfds.files): a reader never sees half of it."""
   files.write_text(path, json.dumps(value, indent=2, sort_keys=True) + '\n')
+
+
+def remove_unstarted(workdir: pathlib.Path) -> bool:
+  """Removes a workdir that this failed run created and left nothing of use in.
+
+  "Nothing of use": no files but run_config.json (no checkpoint, embedding or
+  metrics a rerun could resume from). Returns whether it was removed.
+  """
+  if not workdir.is_dir():
+    return False
+  kept = [p for p in workdir.rglob('*')
+          if p.is_file() and p.relative_to(workdir).as_posix() != RUN_CONFIG]
+  if kept:
+    return False
+  shutil.rmtree(workdir)
+  return True

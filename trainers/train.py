@@ -292,7 +292,23 @@ def summary(config: trainer_flags.TrainConfig, choices: Choices, *,
 
 
 def run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
-  """Train, evaluate and write everything under config.workdir; the metrics."""
+  """Train, evaluate and write everything under config.workdir; the metrics.
+
+  A run that fails before it wrote anything a rerun could resume from
+  (a checkpoint, embeddings) removes the workdir it created: a failed first
+  try leaves no empty folder behind.
+  """
+  created = not pathlib.Path(config.workdir).exists()
+  try:
+    return _run(config)
+  except BaseException:
+    if created and run_files.remove_unstarted(pathlib.Path(config.workdir)):
+      logging.info('removed %s: the run failed before writing anything to '
+                   'resume from', config.workdir)
+    raise
+
+
+def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
   start = time.perf_counter()
   # First: MultiWorkerMirroredStrategy must exist before other TF operations.
   strategy = make_strategy(config.strategy)
