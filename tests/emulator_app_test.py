@@ -173,36 +173,164 @@ def test_sql_json_exact_ids(server, catalog):
   assert str(ids[0]).encode() in body
 
 
+# What SkyServer answers when a query fails in the database
+# (ExceptionFilter/CustomFilter.cs): HTTP 500, these keys in this order.
+ERROR_KEYS = ['ErrorCode', 'ErrorType', 'ErrorMessage', 'LogMessageID',
+              'LogTime']
+
+
 @pytest.mark.parametrize('query, reason', [
     ('SELECT * FROM PhotoObj', 'SELECT *'),
     ('SELECT TOP 3 ra FROM PhotoObj p JOIN SpecObj s ON s.bestobjid = '
      'p.objid', "Ambiguous column name 'ra'"),
-    ('SELECT count(*) FROM SpecObj', 'not a recognized built-in function'),
+    ('SELECT str(ra) FROM SpecObj', 'not a recognized built-in function'),
     ('SELECT objid FROM Galaxy', "Invalid object name 'Galaxy'"),
     ('SELECT p.objid FROM PhotoObj AS p WHERE s.class = 1',
      "multi-part identifier 's.class'"),
     ("SELECT objid FROM PhotoObj WHERE ra > 'x'", 'Conversion failed'),
-    ('DROP TABLE PhotoObj', 'SELECT statements only'),
     ('SELECT TOP 3 objid FROM PhotoObj WHERE', 'end of the query'),
-    ('', 'empty'),
+    ("SELECT TOP 3 bogus FROM PhotoObj", "Invalid column name 'bogus'"),
 ])
-def test_sql_unsupported_gives_error_message(server, query, reason):
+@pytest.mark.parametrize('fmt', ['csv', 'json'])
+def test_sql_database_error_is_500_with_json(server, query, reason, fmt):
+  status, headers, body = _get(_sql_url(server.url, query, fmt=fmt))
+  assert status == 500
+  assert headers['Content-Type'] == 'application/json; charset=utf-8'
+  answer = json.loads(body)
+  assert list(answer) == ERROR_KEYS
+  assert answer['ErrorCode'] == 500
+  assert answer['ErrorType'] == 'InternalServerError'
+  assert reason in answer['ErrorMessage'], answer
+  # Written as Newtonsoft's JsonTextWriter does: no blanks between tokens.
+  assert body.startswith(b'{"ErrorCode":500,"ErrorType":"InternalServerError",'
+                         b'"ErrorMessage":"')
+
+
+def test_sql_database_error_status_line(server):
+  url = _sql_url(server.url, 'SELECT TOP 1 bogus FROM PhotoObj')
+  try:
+    urllib.request.urlopen(url, timeout=10)
+  except urllib.error.HTTPError as e:
+    assert e.code == 500 and e.reason == 'InternalServerError'
+  else:
+    raise AssertionError('expected HTTP 500')
+
+
+@pytest.mark.parametrize('query, message', [
+    ('DROP TABLE PhotoObj', 'error: must be a select statement: DROP TABLE '
+     'PhotoObj '),
+    ('', 'error: must be a select statement:  '),
+    ('SELECT TOP 600000 objid FROM PhotoObj', 'error: limit is  top 500000 '
+     'SELECT TOP 600000 objid FROM PhotoObj '),
+    ('SELECT TOP 0 objid FROM PhotoObj', 'error: limit is  top 500000 SELECT '
+     'TOP 0 objid FROM PhotoObj '),
+    # Comments and runs of blanks go before spExecuteSQL quotes the query.
+    ('  update  PhotoObj -- no\n', 'error: must be a select statement:  '
+     'update PhotoObj '),
+])
+def test_sql_spexecutesql_refusals_are_200_tables(server, query, message):
   status, headers, body = _get(_sql_url(server.url, query))
-  assert status == 200  # As SkyServer does.
-  text = body.decode()
-  assert 'error_message' in text and reason in text, text
-  assert headers['Content-Type'].startswith('text/html')
-  with pytest.raises(catalog_lib.CatalogError, match='error'):
-    catalog_lib.parse_catalog(body, 'emulator')
+  assert status == 200 and headers['Content-Type'].startswith('text/plain')
+  assert body.decode() == f'#Table1\nerror_message\n{message}\n'
+  status, headers, body = _get(_sql_url(server.url, query, fmt='json'))
+  assert status == 200
+  assert headers['Content-Type'].startswith('application/json')
+  tables_ = json.loads(body)
+  assert tables_[0] == {'TableName': 'Table1',
+                        'Rows': [{'error_message': message}]}
+  assert tables_[1]['TableName'] == 'SqlQuery'
 
 
-def test_sql_bad_release_and_format(server):
+def test_sql_rate_limit_refusal_as_spexecutesql_words_it(catalog):
+  query = catalog_lib.class_query('STAR', 2)
+  with app_lib.serve_in_background(FakeSky(catalog),
+                                   sql_queries_per_minute=2) as emu:
+    answers = [_get(_sql_url(emu.url, query)) for _ in range(4)]
+    json_answer = _get(_sql_url(emu.url, 'SELECT TOP 1 objid FROM PhotoObj',
+                                fmt='json'))
+  # spExecuteSQL refuses once MORE than the limit were counted in the last
+  # minute: with a limit of 2, three pass.
+  assert [a[0] for a in answers] == [200] * 4
+  assert all(a[2].startswith(b'#Table1\nobjid,') for a in answers[:3])
+  text = answers[3][2].decode()
+  # The query holds commas: writeCSV puts the cell in double quotes, as the
+  # answer recorded by simonsobs/nemo shows ('"ERROR: Maximum 60 queries
+  # allowed per minute. Rejected query: SELECT ...').
+  assert text == ('#Table1\nerror_message\n"ERROR: Maximum 2 queries allowed '
+                  f'per minute. Rejected query: {query} "\n')
+  refusal = json.loads(json_answer[2])[0]['Rows'][0]['error_message']
+  assert refusal == ('ERROR: Maximum 2 queries allowed per minute. Rejected '
+                     'query: SELECT TOP 1 objid FROM PhotoObj ')
+
+
+def test_sql_throttle_counts_the_last_minute():
+  from skytfds.emulator import spexecutesql  # pylint: disable=g-import-not-at-top
+  now = [0.0]
+  throttle = spexecutesql.Throttle(60, clock=lambda: now[0])
+  assert all(throttle.admit('a') for _ in range(61))
+  assert not throttle.admit('a') and throttle.admit('b')
+  now[0] = 30.0
+  assert not throttle.admit('a')  # Refusals are not counted...
+  now[0] = 60.5
+  assert throttle.admit('a')      # ...and the first minute has passed.
+  assert spexecutesql.Throttle(None).admit('a')
+
+
+def test_sql_request_errors(server):
+  base = f'{server.url}/dr17/SkyServerWS/SearchTools/SqlSearch'
+  # No cmd: SqlSearch.cs's ArgumentException, 400 with the JSON body.
+  status, headers, body = _get(base + '?format=csv')
+  answer = json.loads(body)
+  assert status == 400 and list(answer) == ERROR_KEYS
+  assert answer['ErrorType'] == 'BadRequest'
+  assert answer['ErrorMessage'] == ('There are not enough parameters to '
+                                    'process your request.')
   status, _, _ = _get(_sql_url(server.url, 'SELECT TOP 1 objid FROM PhotoObj',
                                release=11))
   assert status == 404
+  # A format the emulator does not write: an exception, as in the server.
   status, _, body = _get(_sql_url(server.url, 'SELECT TOP 1 objid FROM '
                                   'PhotoObj', fmt='votable'))
-  assert status == 200 and b'error_message' in body
+  assert status == 500 and 'votable' in json.loads(body)['ErrorMessage']
+  # An unknown format, or none, is JSON (ProcessRequest.cs).
+  for query in ({'cmd': 'SELECT TOP 1 objid FROM PhotoObj', 'format': 'x'},
+                {'cmd': 'SELECT TOP 1 objid FROM PhotoObj'}):
+    status, headers, body = _get(f'{base}?{urllib.parse.urlencode(query)}')
+    assert status == 200 and headers['Content-Type'].startswith(
+        'application/json')
+    assert json.loads(body)[0]['Rows'][0]['objid'] > 0
+  # format=html: the error as a page, status 200 (CustomFilter.cs).
+  status, headers, body = _get(_sql_url(server.url, 'SELECT TOP 1 bogus FROM '
+                                        'PhotoObj', fmt='html'))
+  assert status == 200 and headers['Content-Type'].startswith('text/html')
+  assert b"error_message: Invalid column name 'bogus'." in body
+
+
+def test_sql_post_form(server):
+  data = urllib.parse.urlencode({'cmd': 'SELECT TOP 2 objid FROM PhotoObj',
+                                 'format': 'csv'}).encode()
+  with urllib.request.urlopen(
+      f'{server.url}/dr17/SkyServerWS/SearchTools/SqlSearch', data=data,
+      timeout=10) as r:
+    body = r.read()
+  assert body.startswith(b'#Table1\nobjid\n') and body.count(b'\n') == 4
+
+
+def test_sql_delay_and_server_timeout(catalog):
+  query = 'SELECT TOP 1 objid FROM PhotoObj'
+  with app_lib.serve_in_background(FakeSky(catalog), sql_delay_s=0.4) as emu:
+    start = time.monotonic()
+    status, _, _ = _get(_sql_url(emu.url, query))
+    assert status == 200 and time.monotonic() - start >= 0.4
+  with app_lib.serve_in_background(FakeSky(catalog), sql_delay_s=30,
+                                   sql_timeout_s=0.3) as emu:
+    start = time.monotonic()
+    status, _, body = _get(_sql_url(emu.url, query))
+    took = time.monotonic() - start
+  assert status == 500 and 0.3 <= took < 10
+  assert json.loads(body)['ErrorMessage'] == (
+      'Execution Timeout Expired.  The timeout period elapsed prior to '
+      'completion of the operation or the server is not responding.')
 
 
 # ---------------------------------------------------------------------------

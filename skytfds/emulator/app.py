@@ -81,8 +81,13 @@ class Emulator:
 
   def __init__(self, sky: Any, *, cache_dir: str | os.PathLike | None,
                plan: faults_lib.FaultPlan, latency_ms: float,
-               catalog: Any | None, workers: int | None):
+               catalog: Any | None, workers: int | None,
+               sql_options: sqlsearch.SqlOptions | None = None,
+               outage: faults_lib.Outage | None = None):
     self.sky = sky
+    self.outage = faults_lib.OutageClock(outage) if outage else None
+    self.sql_options = sql_options or sqlsearch.SqlOptions()
+    self.sql_service: sqlsearch.SqlService | None = None  # Set by its routes.
     if catalog is None:
       catalog = getattr(sky, 'catalog', None)
     objects = list(getattr(catalog, 'objects', None) or [])
@@ -132,10 +137,15 @@ class Emulator:
     request[_HIT] = self.stats.hits[key]
     if self.latency_s:
       await asyncio.sleep(self.latency_s)
+    if self.outage is not None:
+      kind = self.outage.kind_now(request.path)
+      if kind is not None:
+        self.stats.faults[f'outage_{kind}'] += 1
+        return await faults_lib.outage_response(request, self.outage.outage)
     try:
       return await handler(request)
     except params.HttpError as e:
-      return web.Response(status=e.status, text=e.message + '\n')
+      return e.response()
 
   # -- payloads
   async def _render(self, name: str, render: Callable[[], bytes]) -> bytes:
@@ -226,7 +236,11 @@ def make_app(sky: Any, *, cache_dir: str | os.PathLike | None = None,
              fault_kinds: Sequence[str] | str | None = None,
              max_faults_per_url: int | None = 3, slow_ms: float = 2000,
              retry_after_s: int = 1,
-             workers: int | None = None) -> web.Application:
+             workers: int | None = None, sql_delay_s: float = 0.0,
+             sql_timeout_s: float = sqlsearch.SERVER_TIMEOUT_S,
+             sql_queries_per_minute: int | None = 60,
+             sql_max_rows: int = 500_000,
+             outage: faults_lib.Outage | None = None) -> web.Application:
   """The emulator as an aiohttp.web Application.
 
   Args:
@@ -246,6 +260,15 @@ def make_app(sky: Any, *, cache_dir: str | os.PathLike | None = None,
     slow_ms: the delay of a 'slow' fault, milliseconds.
     retry_after_s: the Retry-After of a 429 fault, seconds.
     workers: render threads (default: CPU count, 2..4).
+    sql_delay_s: seconds each SqlSearch query takes in the database.
+    sql_timeout_s: SkyServer's query time limit (600 s): a query whose
+      delay reaches it is answered with SQL Server's timeout error (HTTP 500)
+      after this long.
+    sql_queries_per_minute: spExecuteSQL's per-client limit (60); the query
+      after the limit gets the in-band refusal. None for no limit.
+    sql_max_rows: spExecuteSQL's row limit (a larger TOP n is refused).
+    outage: a service outage (see `faults.Outage`): the matching requests
+      fail for its duration, beyond any client's retry budget.
 
   Returns:
     The Application; `app[EMULATOR_KEY]` is the Emulator (stats, cache).
@@ -255,8 +278,12 @@ def make_app(sky: Any, *, cache_dir: str | os.PathLike | None = None,
       kinds=faults_lib.parse_kinds(fault_kinds),
       max_per_url=max_faults_per_url, retry_after_s=int(retry_after_s),
       slow_s=max(0.0, slow_ms) / 1000.0)
+  sql_options = sqlsearch.SqlOptions(
+      delay_s=float(sql_delay_s), timeout_s=float(sql_timeout_s),
+      queries_per_minute=sql_queries_per_minute, max_rows=int(sql_max_rows))
   emulator = Emulator(sky, cache_dir=cache_dir, plan=plan,
-                      latency_ms=latency_ms, catalog=catalog, workers=workers)
+                      latency_ms=latency_ms, catalog=catalog, workers=workers,
+                      sql_options=sql_options, outage=outage)
   app = web.Application(middlewares=[emulator.middleware],
                         client_max_size=2 * 2**20)
   app[EMULATOR_KEY] = emulator

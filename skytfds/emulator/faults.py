@@ -24,6 +24,11 @@ Kinds (the name is the key in /_stats "faults"):
   corrupt_jpeg  (JPEG endpoints; not in the default kinds) status 200, the
                 real JPEG with all but its first 20 and last 2 bytes (start
                 and end markers) replaced by garbage
+
+An `Outage` is the other mode: every request to the matching paths fails
+the same way (no draw, no per-URL cap) from its start for `duration_s`
+seconds, or until `OutageClock.end()`, so that it can outlast any client's
+retry budget. Its faults are counted in /_stats as `outage_<kind>`.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ import hashlib
 import random
 import socket
 import struct
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -129,6 +136,93 @@ class FaultInjector:
       return None
     self._faults_per_key[key] = done + 1
     return kind
+
+
+OUTAGE_KINDS = ('http_503', 'http_500', 'http_502', 'http_429', 'reset')
+
+
+@dataclasses.dataclass(frozen=True)
+class Outage:
+  """A service down for longer than a client keeps retrying.
+
+  Attributes:
+    kind: how each request fails: 'http_503', 'http_500', 'http_502',
+      'http_429' (with Retry-After if retry_after_s is set) or 'reset'.
+    duration_s: how long it lasts from its start, seconds; None until
+      `OutageClock.end()` is called.
+    path_prefix: the paths it covers ('' every service; '/sas/' the SAS,
+      '/cgi-bin/' PS1, '/dr17/SkyServerWS/' SkyServer, ...).
+    after_requests: matching requests served normally before it starts.
+    retry_after_s: the Retry-After header sent with each failure; None for
+      none.
+  """
+  kind: str = 'http_503'
+  duration_s: float | None = None
+  path_prefix: str = ''
+  after_requests: int = 0
+  retry_after_s: int | None = None
+
+  def __post_init__(self):
+    if self.kind not in OUTAGE_KINDS:
+      raise ValueError(f'outage kind {self.kind!r}: choose from '
+                       f'{", ".join(OUTAGE_KINDS)}.')
+    if self.duration_s is not None and not self.duration_s >= 0:
+      raise ValueError(f'outage duration_s={self.duration_s!r}: give seconds '
+                       '>= 0, or None for an outage that lasts until ended.')
+    if self.after_requests < 0:
+      raise ValueError(f'outage after_requests={self.after_requests}: give 0 '
+                       'or more.')
+
+
+class OutageClock:
+  """When an `Outage` is on: it starts at the first matching request after
+  `after_requests` of them, and ends `duration_s` later (or at `end()`)."""
+
+  def __init__(self, outage: Outage,
+               clock: Callable[[], float] = time.monotonic):
+    self.outage = outage
+    self._clock = clock
+    self._lock = threading.Lock()
+    self._seen = 0
+    self._started: float | None = None
+    self._ended = False
+
+  def end(self) -> None:
+    """Ends the outage now: later requests are served."""
+    with self._lock:
+      self._ended = True
+
+  def kind_now(self, path: str) -> str | None:
+    """The fault kind for a request to `path` now, or None to serve it."""
+    if not path.startswith(self.outage.path_prefix):
+      return None
+    with self._lock:
+      if self._ended:
+        return None
+      if self._started is None:
+        self._seen += 1
+        if self._seen <= self.outage.after_requests:
+          return None
+        self._started = self._clock()
+      duration = self.outage.duration_s
+      if duration is not None and self._clock() - self._started >= duration:
+        self._ended = True
+        return None
+    return self.outage.kind
+
+
+async def outage_response(request: web.Request,
+                          outage: Outage) -> web.StreamResponse:
+  """The failure every request gets during `outage`."""
+  headers = ({'Retry-After': str(outage.retry_after_s)}
+             if outage.retry_after_s is not None else {})
+  if outage.kind == 'reset':
+    return await early_response(request, 'reset', FaultPlan())
+  status = int(outage.kind.split('_')[1])
+  names = {500: 'Internal Server Error', 502: 'Bad Gateway',
+           503: 'Service Unavailable', 429: 'Too Many Requests'}
+  return web.Response(status=status, headers=headers,
+                      text=f'{status} {names[status]} (injected outage)\n')
 
 
 def _reset(request: web.Request) -> None:

@@ -87,7 +87,10 @@ class _Token:
   def sqlite(self) -> str:
     """The token as sqlite text (identifiers and strings quoted)."""
     if self.kind == 'ident':
-      return '"' + self.text.replace('"', '""') + '"'
+      # [name], not "name": sqlite takes an unknown "name" for a string, so
+      # an unknown column would answer its own name instead of SQL Server's
+      # "Invalid column name" (the tokenizer's names hold no ']').
+      return '[' + self.text + ']'
     if self.kind == 'string' or (self.kind == 'number' and self.text.isdigit()
                                  and int(self.text) >= 2**63):
       # Integers past sqlite's int64 stay exact as text (unsigned ids).

@@ -219,8 +219,17 @@ def _cutout_handler(request: web.Request) -> web.StreamResponse:
 
 
 def _sql_handler(request: web.Request) -> web.StreamResponse:
-  """SkyServer SqlSearch answering with its error page; /<status>/dr17/..."""
-  page = emulator_sqlsearch.sql_error_page(SQL_ERROR, request.query.get('cmd', ''))
+  """SkyServer SqlSearch failing the query; /sql/<status>/dr17/...
+
+  200: the error as an HTML page holding `error_message` (what SkyServer
+  sends for format=html); 500: the real answer to a query that fails in the
+  database (ExceptionFilter/CustomFilter.cs), HTTP 500 with a JSON body, as
+  the emulator writes it.
+  """
+  cmd = request.query.get('cmd', '')
+  if request.match_info['status'] == '500':
+    return emulator_sqlsearch.database_error(SQL_ERROR, cmd).response()
+  page = emulator_sqlsearch.sql_error_page(SQL_ERROR, cmd)
   return web.Response(status=int(request.match_info['status']), text=page,
                       content_type='text/html')
 
@@ -490,17 +499,19 @@ def test_sql_error_page_is_quoted(server, tmp_path):
 
 
 def test_sql_error_with_status_500_is_one_line(server, tmp_path):
-  """The same error page with HTTP 500: not retried, quoted in one line."""
+  """SkyServer's answer to a query that fails in the database (HTTP 500 and
+  a JSON ErrorMessage): not retried, the message quoted whole in one line."""
   base = server.url + '/sql/500'
   before = len(server.requests)
   message = _refused('sdss_cutouts', tmp_path, {
       **_service_env(server), settings.SKYSERVER_URL_ENV: base})
   assert message.startswith(
       f'skytfds: cannot fetch {base}/dr17/SkyServerWS/SearchTools/SqlSearch?'
-      'cmd=SELECT%20TOP%20100%20')
-  assert (f': SkyServer refused the query (HTTP 500): "error_message: '
-          f'{SQL_ERROR} Query: SELECT TOP 100 ') in message
-  assert message.endswith('..." [sql_error]')
+      'cmd=SELECT%20')
+  assert message.endswith(
+      f': SkyServer could not run the query (HTTP 500): "{SQL_ERROR}"; fix the '
+      'SQL (column and table names, quotes, TOP n) or the data release; '
+      'sending it again gives the same answer [sql_error]')
   assert '\n' not in message
   assert len(server.requests) == before + 1  # Not retried.
 

@@ -15,12 +15,33 @@ from skytfds import survey
 
 
 class HttpError(Exception):
-  """A 4xx answer with a message for the user."""
+  """An error answer: a status and a message for the user.
 
-  def __init__(self, status: int, message: str):
+  Attributes:
+    status: the HTTP status.
+    message: the text; the body (plain text) unless `body` is given.
+    body: the body as the real service writes it (e.g. SkyServer's JSON).
+    content_type: the body's MIME type.
+    reason: the reason phrase of the status line (the service's own).
+  """
+
+  def __init__(self, status: int, message: str, *, body: str | bytes | None = None,
+               content_type: str = 'text/plain; charset=utf-8',
+               reason: str | None = None):
     super().__init__(message)
     self.status = status
     self.message = message
+    self.body = body
+    self.content_type = content_type
+    self.reason = reason
+
+  def response(self) -> web.Response:
+    """The aiohttp response of this error."""
+    body = self.message + '\n' if self.body is None else self.body
+    if isinstance(body, str):
+      body = body.encode('utf-8')
+    return web.Response(status=self.status, reason=self.reason, body=body,
+                        headers={'Content-Type': self.content_type})
 
 
 def float_param(query: Any, name: str, default: float | None = None,
