@@ -620,6 +620,54 @@ def test_project_fetcher_survives_faults(catalog):
   assert sum(stats['faults'].values()) > 5
 
 
+def test_outage_outlasts_the_retry_budget_then_ends(catalog):
+  """An outage is not capped per URL: every request fails while it lasts."""
+  from skytfds.services import http, sas  # pylint: disable=g-import-not-at-top
+  sky = FakeSky(catalog)
+  frame = sorted(sky.frame_ids())[0]
+  outage = faults_lib.Outage('http_503', duration_s=3.0, path_prefix='/sas/',
+                             retry_after_s=0)
+
+  async def fetch(emu):
+    async with http.Fetcher(None, max_attempts=6, backoff_s=0.01,
+                            backoff_max_s=0.02, seed=0) as fetcher:
+      try:
+        return await sas.fetch_frame(fetcher, frame, 'r', base=emu.sas_url)
+      except http.FetchError as e:
+        return e
+
+  with app_lib.serve_in_background(sky, outage=outage) as emu:
+    error = asyncio.run(fetch(emu))
+    # The other services keep answering.
+    assert _get(f'{emu.url}/cgi-bin/ps1filenames.py?ra=10&dec=0')[0] == 200
+    stats = emu.stats()
+    time.sleep(3.0)
+    body = asyncio.run(fetch(emu))
+  assert isinstance(error, http.FetchError) and error.reason == 'http_503'
+  assert error.attempts == 6
+  assert stats['faults'] == {'outage_http_503': 6}  # Not capped at 3.
+  assert body == sky.frame_bytes(frame, 'r')
+
+
+def test_outage_clock():
+  now = [0.0]
+  clock = faults_lib.OutageClock(
+      faults_lib.Outage('reset', duration_s=10, path_prefix='/sas/',
+                        after_requests=2), clock=lambda: now[0])
+  assert [clock.kind_now('/sas/x') for _ in range(3)] == [None, None, 'reset']
+  assert clock.kind_now('/cgi-bin/x') is None
+  now[0] = 9.9
+  assert clock.kind_now('/sas/y') == 'reset'
+  now[0] = 10.0
+  assert clock.kind_now('/sas/y') is None
+  endless = faults_lib.OutageClock(faults_lib.Outage())
+  assert all(endless.kind_now('/any') == 'http_503' for _ in range(100))
+  endless.end()
+  assert endless.kind_now('/any') is None
+  with pytest.raises(ValueError, match='outage kind'):
+    faults_lib.Outage('corrupt_bz2')
+
+
 # ---------------------------------------------------------------------------
 # CLI
 

@@ -7,6 +7,7 @@ each under `routes/`:
   /dr{N}/SkyServerWS/ImgCutout/getjpeg       `routes.imgcutout`
   /cgi-bin/ps1filenames.py, /cgi-bin/fitscut.cgi   `routes.ps1`
   /_stats   JSON: requests (total payload requests), hits {path?query: n},
+            (faults counts an outage's failures as outage_<kind>)
             served {path?query: n fully served}, faults {kind: n},
             renders (payloads produced by the Sky, i.e. cache misses),
             cache_hits.
