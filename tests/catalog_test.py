@@ -10,6 +10,7 @@ import pytest
 
 from skytfds import catalog
 from skytfds.catalog import CatalogError
+from skytfds.catalog import objects
 
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 SPECOBJ = DATA / 'catalogs' / 'specobj_35k.csv'
@@ -351,6 +352,91 @@ def test_bad_json(body, fragment):
   assert fragment in error_of(body, 'f.json')
 
 
+ROW_JSON = f'"objid":"{OBJID}","ra":54.9,"dec":1.2,"class":"STAR"'
+
+
+@pytest.mark.parametrize('body, expected', [
+    # 200,000 nested brackets: RecursionError inside json.loads before.
+    ('[' * 200_000, 'f.json: JSON nested too deeply to read (hundreds of '
+     'levels of [ or {); a catalogue is at most 4 levels deep ([{"Rows": '
+     '[{...}]}]): send SkyServer JSON (format=json) or CSV.'),
+    ('{"a":' * 200_000, 'f.json: JSON nested too deeply to read'),
+    ('[{"TableName":"Table1","Columns":' + '[' * 200_000,
+     'f.json: JSON nested too deeply to read'),
+    # "Columns": true was a TypeError.
+    ('[{"TableName":"Table1","Columns":true,"Rows":[[1,2,3,4]]}]',
+     'f.json: JSON "Columns" is the JSON value true, not a list of column '
+     'names; give "Columns": ["objid", "ra", ...] or leave it out and give '
+     'each row as an object.'),
+    ('{"Columns":{"Name":"ra"},"Rows":[[1]]}',
+     'f.json: JSON "Columns" is a JSON object, not a list of column names'),
+    ('{"Columns":["objid",{"Name":["ra"]}],"Rows":[[1, 2]]}',
+     'f.json: JSON "Columns" entry 2 is a JSON object, not a column name (a '
+     'string, or {"Name": "..."}).'),
+    ('{"Columns":["objid",null],"Rows":[[1, 2]]}',
+     'f.json: JSON "Columns" entry 2 is JSON null, not a column name'),
+    ('{"Rows":"abc"}', 'f.json: JSON "Rows" is the JSON value \'abc\', not a '
+     'list of rows; expected SkyServer JSON [{"TableName": "Table1", "Rows": '
+     '[{...}]}] or a list of row objects.'),
+    ('[{"Rows":{"ra":1}}]', 'f.json: JSON "Rows" is a JSON object, not a list '
+     'of rows'),
+    (f'{{"Rows":[{{{ROW_JSON}}},7]}}', "f.json: row 2 is the JSON value '7', "
+     'not an object of column values; expected SkyServer JSON'),
+    (f'{{"Rows":[{{{ROW_JSON}}},null]}}', 'f.json: row 2 is JSON null, not an '
+     'object of column values'),
+    (f'{{"Rows":[[1,2]]}}', 'f.json: row 1 is a JSON list, not an object of '
+     'column values; expected'),
+    ('{"Columns":["objid","ra","dec","class"],"Rows":[true]}',
+     'f.json: row 1 is the JSON value true, not an object of column values or '
+     'a list in the order of "Columns"; expected'),
+    (f'[{{{ROW_JSON},"ra":55}}]', "f.json: row 1 has the key 'ra' twice (JSON "
+     'keeps only the last value); keep one of them.'),
+    ('[{"TableName":"a","TableName":"b","Rows":[]}]', "f.json: the JSON table "
+     "has the key 'TableName' twice; keep one of them."),
+    ('[' + ','.join(f'{{"c{i}":1}}' for i in range(1001)) + ']',
+     'f.json: the JSON row objects have more than 1000 different keys; a '
+     'catalogue has one key per column'),
+    # SkyServer's own error object, when it comes with status 200.
+    ('{"ErrorCode":500,"ErrorType":"SqlException","ErrorMessage":"Invalid '
+     'column name \'bogus\'."}', 'f.json: the server answered with an error '
+     'instead of a catalogue: "Invalid column name \'bogus\'.". Fix the SQL'),
+])
+def test_malformed_json_is_one_catalog_error(body, expected):
+  assert expected in error_of(body, 'f.json')
+
+
+@pytest.mark.parametrize('value, kind', [
+    ('[1, 2]', "'[...]'"), ('{"deg": 54.9}', "'{...}'"),
+    ('[' * 900 + ']' * 900, "'[...]'"),  # Deep, but within the JSON reader.
+])
+def test_json_list_or_object_as_a_value(value, kind):
+  body = (f'[{{"objid":"{OBJID}","ra":{value},"dec":1.2,"class":"STAR"}},'
+          f'{{"objid":"{OBJID2}","ra":55.3,"dec":1.2,"class":"QSO",'
+          f'"comment":{value}}}]')
+  message = error_of(body, 'f.json')
+  assert message == (
+      'f.json: 1 problem(s) in the catalogue; fix them and load it again:\n'
+      f'  row 1, column ra: {kind} is a JSON list or object where one value '
+      'belongs; give a single number or string (null when unknown).')
+  # In a column that is not read, it is ignored like the column.
+  cat = parse(body.replace(f'"ra":{value}', '"ra":54.9'), 'f.json')
+  assert [o.objid for o in cat.objects] == [OBJID, OBJID2]
+
+
+def test_huge_json_numbers_are_checked_as_text():
+  digits = '9' * 100_000  # int() of it would be refused (4300 digits at most)
+  body = (f'[{{"objid":{digits},"ra":1{"0" * 5000},"dec":1e999,"class":"STAR",'
+          f'"redshift":1e400,"u":{digits}}}]')
+  message = error_of(body, 'f.json')
+  assert ("row 1, column ra: '1000000000000000000000000000000000000000...' is "
+          'not a finite number') in message
+  assert "row 1, column dec: '1e999' is not a finite number" in message
+  assert ("row 1, column objid: '9999999999999999999999999999999999999999...' "
+          'is out of range') in message
+  assert ("row 1, column redshift: '1e400' is not a finite number; give the "
+          'redshift as a decimal number, or leave it empty.') in message
+
+
 # --------------------------------------------------------------------------
 # Bad input: one test per kind, each asserting the message.
 
@@ -543,6 +629,94 @@ def test_bad_optional_columns(column, value, fragment):
                                f'{OBJID},54.9,1.2,STAR,{value}')
 
 
+@pytest.mark.parametrize('column, value, fragment', [
+    # float() and int() take '_' between digits and any Unicode digits.
+    ('ra', '5_4.9285', "line 2, column ra: '5_4.9285' is not a number ('_' is "
+     'not allowed between digits: write the digits alone); give decimal '
+     'degrees (not sexagesimal h:m:s / d:m:s).'),
+    ('ra', '５４.9285', "line 2, column ra: '５４.9285' is not a number (it "
+     "holds '５', FULLWIDTH DIGIT FIVE: write numbers in the ASCII digits 0-9, "
+     'with an optional sign, point and exponent); give decimal degrees'),
+    ('dec', '١.٢', "line 2, column dec: '١.٢' is not a number (it holds '١', "
+     'ARABIC-INDIC DIGIT ONE: write numbers in the ASCII digits 0-9'),
+    ('dec', '\u22121.2', "line 2, column dec: '\u22121.2' is not a number (it "
+     "holds '\u2212', MINUS SIGN: write numbers in the ASCII digits 0-9"),
+    ('ra', '"54,9"', "line 2, column ra: '54,9' is not a number (a decimal "
+     'comma: write a point instead)'),
+    ('u', '1_8.5', "line 2, column u: '1_8.5' is not a number ('_' is not "
+     'allowed between digits: write the digits alone); give the AB magnitude '
+     'as a decimal number, or leave it empty when unknown.'),
+    ('g', '１８', "line 2, column g: '１８' is not a number (it holds '１', "
+     'FULLWIDTH DIGIT ONE'),
+    ('redshift', '٠.٥', "line 2, column redshift: '٠.٥' is not a number (it "
+     "holds '٠', ARABIC-INDIC DIGIT ZERO"),
+    ('redshift', 'inf', "line 2, column redshift: 'inf' is not a finite "
+     'number'),
+    ('specobjid', '1_2', "line 2, column specobjid: '1_2' is not a whole "
+     "number ('_' is not allowed between digits"),
+    ('plate', '１２', "line 2, column plate: '１２' is not a whole number (it "
+     "holds '１', FULLWIDTH DIGIT ONE"),
+    ('objid', f'{OBJID}'.replace('12376', '1_2376'), "line 2, column objid: "
+     "'1_237645879579967591' is not a whole number ('_' is not allowed between "
+     'digits: write the digits alone); objid must be the exact decimal '
+     'PhotoObj objID.'),
+    ('objid', ''.join(chr(0xFF10 + int(d)) for d in str(OBJID)),
+     "is not a whole number (it holds '１', FULLWIDTH DIGIT ONE"),
+    ('objid', f'{OBJID}'.replace('1', '١'), "is not a whole number (it holds "
+     "'١', ARABIC-INDIC DIGIT ONE"),
+])
+def test_numbers_must_be_plain_ascii(column, value, fragment):
+  header = 'objid,ra,dec,class'
+  values = {'objid': str(OBJID), 'ra': '54.9', 'dec': '1.2', 'class': 'STAR'}
+  if column not in values:
+    header += f',{column}'
+  values[column] = value
+  message = row_error(header, ','.join(values.values()))
+  assert message.startswith('cat.csv: 1 problem(s) in the catalogue')
+  assert fragment in message
+  assert 'rounded by a spreadsheet' not in message
+
+
+@pytest.mark.parametrize('header, row', [
+    ('ra,dec,run,rerun,camcol,field,class', '229.4,42.8,39_18,301,3,213,STAR'),
+    ('ra,dec,run,rerun,camcol,field,class', '229.4,42.8,3918,301,3,２１３,STAR'),
+    ('ra,dec,run,rerun,camcol,field,class', '229.4,42.8,3918,301,٣,213,STAR'),
+])
+def test_frame_columns_must_be_plain_ascii(header, row):
+  message = row_error(header, row)
+  assert 'is not a whole number (' in message
+  assert 'must be an integer from' in message
+
+
+def test_signs_and_plain_numbers_are_accepted():
+  text = ('objid,ra,dec,u,class,specobjid,redshift\n'
+          f'+{OBJID},+54.9,-1.25,1.85e+1,STAR,+12,+.5\n'
+          f'{OBJID2},5.5E1,.5,18.,QSO,0012,1E-3\n')
+  first, second = parse(text).objects
+  assert (first.objid, first.key, first.ra, first.dec, first.mags[0],
+          first.specobjid, first.redshift) == (OBJID, str(OBJID), 54.9, -1.25,
+                                               18.5, 12, 0.5)
+  assert (second.ra, second.dec, second.mags[0], second.specobjid,
+          second.redshift) == (55.0, 0.5, 18.0, 12, 0.001)
+  cat = parse(f'{FRAME_HEADER}\n229.46810,42.83234,+3918,301,+3,0213,STAR\n')
+  assert cat.objects[0].frame == (3918, 301, 3, 213)
+
+
+def test_spreadsheet_rounding_is_told_apart_from_other_bad_ids():
+  # Scientific notation, or a decimal point: an id that went through a float.
+  for value in ('1.23764587957997E+018', '1.23764587957997e18',
+                f'+{OBJID}.0', '1237645879579970000.00'):
+    message = row_error('objid,ra,dec,class', f'{value},54.9,1.2,STAR')
+    assert (f"line 2, column objid: {value!r} was rounded by a spreadsheet or "
+            'a float (1 of 1 objids') in message
+  # Not numbers at all, or not finite: not a rounding.
+  for value in ('1.2376_4587957997E+018', '１.23764587957997E+018', '1e999',
+                'nan'):
+    message = row_error('objid,ra,dec,class', f'{value},54.9,1.2,STAR')
+    assert f'column objid: {value!r} is not a whole number' in message
+    assert 'rounded' not in message
+
+
 def test_sentinel_and_missing_magnitudes():
   text = ('objid,ra,dec,u,g,r,i,z,class\n'
           f'{make_objid(94, 6, 1)},1,1,-9999,18,17,16,99,STAR\n'
@@ -711,3 +885,101 @@ def test_objects_are_frozen_and_hashable():
   with pytest.raises(AttributeError):
     obj.ra = 0.0
   assert hash(obj) == hash(parse(f'{HEADER}\n{ROW1}\n').objects[0])
+
+
+# --------------------------------------------------------------------------
+# Unlabelled catalogues: objects to classify (trainers.predict).
+
+
+def unlabelled(text, source='t.csv'):
+  return catalog.parse_catalog(text.encode('utf-8'), source, labelled=False)
+
+
+def unlabelled_error(text, source='t.csv'):
+  with pytest.raises(CatalogError) as info:
+    unlabelled(text, source)
+  return str(info.value)
+
+
+def test_unlabelled_positions_only_keep_every_row():
+  cat = unlabelled('ra,dec\n180.5,-1.25\n10,20\n180.5,-1.25\n')
+  assert [(o.ra, o.dec, o.cls, o.objid, o.name, o.source)
+          for o in cat.objects] == [
+      (180.5, -1.25, '', 0, '', 't.csv line 2'),
+      (10.0, 20.0, '', 0, '', 't.csv line 3'),
+      (180.5, -1.25, '', 0, '', 't.csv line 4')]  # duplicates are kept
+  assert all(o.frame == objects.UNKNOWN_FRAME for o in cat.objects)
+  assert cat.objects[0].key == '180.5000000-1.2500000'
+  assert cat.notes == []
+  assert cat.class_counts() == {'GALAXY': 0, 'QSO': 0, 'STAR': 0}
+
+
+def test_unlabelled_names_frames_and_ids():
+  text = ('Name,ra,dec,objid,run,camcol,field,class,u\n'
+          f'a,54.9,1.2,{OBJID},,,,PLANET,-9999\n'
+          'b,229.4,42.8,,3918,3,213,,18.5\n'
+          ' ,229.5,42.9,,,,,,\n')
+  a, b, c = unlabelled(text).objects
+  assert (a.name, a.objid, a.frame, a.key) == ('a', OBJID, (94, 301, 6, 535),
+                                               str(OBJID))
+  assert a.cls == '' and math.isnan(a.mags[0])  # class is not read
+  assert (b.name, b.objid, b.frame) == ('b', 0, (3918, 301, 3, 213))
+  assert b.key == '003918-3-0213_229.4000000+42.8000000' and b.mags[0] == 18.5
+  assert (c.name, c.frame) == ('', objects.UNKNOWN_FRAME)
+  # A rerun column is read; empty, it is 301.
+  cat = unlabelled('ra,dec,run,rerun,camcol,field\n1,2,3918,,3,213\n'
+                   '1,2,3918,40,3,213\n')
+  assert [o.frame.rerun for o in cat.objects] == [301, 40]
+  # Without a rerun column, an objid's rerun never disagrees with a default.
+  objid = make_objid(94, 6, 535, rerun=40)
+  cat = unlabelled(f'ra,dec,objid,run,camcol,field\n1,2,{objid},94,6,535\n')
+  assert cat.objects[0].frame == (94, 40, 6, 535)
+  # JSON too.
+  cat = unlabelled(f'[{{"ra": 1, "dec": 2, "objid": "{OBJID}"}}]', 't.json')
+  assert cat.objects[0].frame == (94, 301, 6, 535)
+  assert cat.objects[0].source == 't.json row 1'
+
+
+def test_unlabelled_problems_name_line_column_and_value():
+  assert unlabelled_error('x,y\n1,2\n') == (
+      't.csv: missing required column(s): ra, dec. Required: ra, dec '
+      '(degrees); optional: name, objid, or run, camcol, field together '
+      '(rerun defaults to 301). Found: x, y.')
+  assert unlabelled_error('ra,dec,run,field\n1,2,3,4\n').startswith(
+      't.csv: missing required column(s): camcol (run, field given: run, '
+      'camcol, field go together).')
+  message = unlabelled_error(
+      'ra,dec,objid,run,camcol,field\n400,2,,,,\n1,5_4,,,,\n1,2,7,,,\n'
+      '1,2,,3918,,213\n1,2,,3918,9,213\n'
+      f'1,2,{OBJID},3918,3,213\n1,2,1.23764587957997E+018,,,\n')
+  assert message.split('\n') == [
+      't.csv: 7 problem(s) in the catalogue; fix them and load it again:',
+      "  line 8, column objid: '1.23764587957997E+018' was rounded by a "
+      'spreadsheet or a float (1 of 7 objids look like this, 1 distinct): '
+      'such ids merge different objects and cannot be keys. Export the objid '
+      'and specobjid columns as text (or download the CSV from SkyServer '
+      'directly and do not open and re-save it in a spreadsheet), or include '
+      "unique plate, mjd, fiberid columns to use 'plate-mjd-fiberid' keys "
+      '(this file has no plate, mjd, fiberid columns).',
+      "  line 2, column ra: '400' is outside [0, 360) degrees; give ra in "
+      'decimal degrees within [0, 360) degrees.',
+      "  line 3, column dec: '5_4' is not a number ('_' is not allowed between "
+      'digits: write the digits alone); give decimal degrees (not '
+      'sexagesimal h:m:s / d:m:s).',
+      "  line 6, column camcol: '9' is out of range; camcol must be an integer "
+      'from 1 to 6 (empty when unknown).',
+      "  line 4, column objid: '7' does not encode an SDSS imaging object (run "
+      '0, camcol 0 out of range); give the PhotoObj objID (bestObjID), not '
+      'another id.',
+      '  line 5: run, field given but camcol empty; give run, camcol and field '
+      'together (rerun defaults to 301), or leave them all empty.',
+      f'  line 7: objid {OBJID} encodes run 94, camcol 6, field 535 but the '
+      'row says run 3918, camcol 3, field 213; fix the row or drop the '
+      'run/rerun/camcol/field columns.']
+
+
+def test_labelled_catalogues_still_need_a_class_and_ignore_names():
+  assert 'missing required column(s): class.' in error_of(
+      f'objid,ra,dec,name\n{OBJID},1,2,a\n')
+  cat = parse(f'objid,ra,dec,class,name,Name\n{OBJID},1,2,STAR,a,b\n')
+  assert cat.objects[0].name == '' and cat.objects[0].cls == 'STAR'

@@ -42,6 +42,12 @@ class FrameId(NamedTuple):
     return f'{self.run:06d}-{self.camcol}-{self.field:04d}'
 
 
+# The frame of an object whose field is not known (an unlabelled catalogue
+# row with neither objid nor run, camcol, field). Never a real field: run and
+# camcol 0 are out of range, so no path or URL is ever made from it.
+UNKNOWN_FRAME = FrameId(0, 0, 0, 0)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class CatalogObject:
   """One validated catalogue object.
@@ -53,8 +59,10 @@ class CatalogObject:
     objid: exact PhotoObj objID (uint64 < 2**63); 0 when unknown.
     ra: right ascension, degrees, in [0, 360).
     dec: declination, degrees, in [-90, 90].
-    cls: one of survey.CLASSES.
-    frame: the imaging field holding the object.
+    cls: one of survey.CLASSES; '' in an unlabelled catalogue (objects to
+      classify, `parse_catalog(..., labelled=False)`).
+    frame: the imaging field holding the object; UNKNOWN_FRAME only in an
+      unlabelled catalogue that gives no objid or run, camcol, field.
     mags: u, g, r, i, z AB magnitudes; NaN when missing or a sentinel.
     specobjid: exact SpecObjID (may exceed 2**63); 0 when unknown.
     redshift: spectroscopic redshift; NaN when unknown.
@@ -62,6 +70,7 @@ class CatalogObject:
     mjd: MJD of the spectroscopic observation; 0 when unknown.
     fiberid: spectroscopic fibre; 0 when unknown.
     source: where the row came from, e.g. 'catalog.csv line 17'.
+    name: the row's `name` column (unlabelled catalogues); '' when none.
   """
   key: str
   objid: int
@@ -76,6 +85,7 @@ class CatalogObject:
   mjd: int
   fiberid: int
   source: str
+  name: str = ''
 
 
 class CatalogError(ValueError):

@@ -23,6 +23,14 @@ KNOWN_COLUMNS = (('objid', 'ra', 'dec') + survey.BANDS + FRAME_COLUMNS +
                  ('specobjid', 'class', 'redshift') + PMF_COLUMNS)
 REQUIRED_TEXT = ('ra, dec, class, and either objid or all of run, rerun, '
                  'camcol, field')
+# Objects to classify (no class): a name, and the frame from objid or from
+# run, camcol, field (rerun defaults to survey.RERUN).
+UNLABELLED_COLUMNS = tuple(c for c in KNOWN_COLUMNS if c != 'class') + (
+    'name',)
+UNLABELLED_FRAME_COLUMNS = ('run', 'camcol', 'field')
+UNLABELLED_TEXT = (f'ra, dec (degrees); optional: name, objid, or run, camcol, '
+                   f'field together (rerun defaults to {survey.RERUN})')
+_FOUND_SHOWN = 30  # Header names quoted in a missing-column message.
 _TAG_RE = re.compile(r'<[^>]*>')
 _HIDDEN_RE = re.compile(r'<(script|style|head)\b.*?</\1\s*>', re.I | re.S)
 # spExecuteSQL's refusals (its `error_message` column), with what to do.
@@ -157,6 +165,48 @@ def _csv_table(text: str, source: str) -> Table:
   return Table(header, rows(), 'line')
 
 
+class NotAValue(str):
+  """A JSON list or object where one value belongs ('[...]' or '{...}').
+
+  Its text stands in for the field; the validator reports it as a problem of
+  its row and column (never recursing into it, however deep it is).
+  """
+
+
+class _Object(dict):
+  """A JSON object; `duplicate` is a key it had twice (JSON keeps the last)."""
+  duplicate: str | None = None
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _Object:
+  obj = _Object(pairs)
+  if len(obj) != len(pairs):
+    seen: set[str] = set()
+    obj.duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+  return obj
+
+
+# At most this many distinct keys over a JSON file's row objects (SkyServer's
+# widest table, PhotoObjAll, has about 500 columns): the fields of every row
+# are made for every key, so more would cost rows x keys.
+MAX_JSON_COLUMNS = 1000
+_JSON_EXPECTED = ('expected SkyServer JSON [{"TableName": "Table1", "Rows": '
+                  '[{...}]}] or a list of row objects.')
+
+
+def _kind(value: Any) -> str:
+  """'a JSON list', 'the JSON value true', ... for messages."""
+  if isinstance(value, list):
+    return 'a JSON list'
+  if isinstance(value, dict):
+    return 'a JSON object'
+  if value is None:
+    return 'JSON null'
+  if isinstance(value, bool):
+    return f'the JSON value {"true" if value else "false"}'
+  return f'the JSON value {quote(str(value))}'
+
+
 def _json_text(value: Any) -> str:
   """A JSON scalar as text (numbers were kept as their exact text)."""
   if value is None:
@@ -165,81 +215,162 @@ def _json_text(value: Any) -> str:
     return 'true' if value else 'false'
   if isinstance(value, str):
     return value
-  return json.dumps(value)
+  if isinstance(value, list):
+    return NotAValue('[...]')
+  if isinstance(value, dict):
+    return NotAValue('{...}')
+  return str(value)
 
 
-def _json_table(text: str, source: str) -> Table:
-  """Header and rows of SkyServer JSON or a plain list of row objects."""
+def _load_json(text: str, source: str) -> Any:
   try:
     # Numbers stay text, so ids are exact and float-looking ids are visible.
-    doc = json.loads(text, parse_int=str, parse_float=str, parse_constant=str)
+    return json.loads(text, parse_int=str, parse_float=str,
+                      parse_constant=str, object_pairs_hook=_json_object)
   except json.JSONDecodeError as e:
     raise CatalogError(
         f'{source}: not valid JSON at line {e.lineno} column {e.colno} '
         f'({e.msg}); send SkyServer JSON (format=json) or CSV.') from None
+  except RecursionError:
+    raise CatalogError(
+        f'{source}: JSON nested too deeply to read (hundreds of levels of [ '
+        'or {); a catalogue is at most 4 levels deep ([{"Rows": [{...}]}]): '
+        'send SkyServer JSON (format=json) or CSV.') from None
+
+
+def _json_header(columns: Any, rows: list[Any], source: str) -> list[str]:
+  """Column names: from "Columns", or every key of the row objects in order."""
+  if columns is not None:
+    if not isinstance(columns, list):
+      raise CatalogError(
+          f'{source}: JSON "Columns" is {_kind(columns)}, not a list of '
+          'column names; give "Columns": ["objid", "ra", ...] or leave it out '
+          'and give each row as an object.')
+    header = []
+    for number, column in enumerate(columns, start=1):
+      name = column
+      if isinstance(column, dict):
+        name = column.get('Name', column.get('name'))
+      if not isinstance(name, str):
+        raise CatalogError(
+            f'{source}: JSON "Columns" entry {number} is {_kind(column)}, not '
+            'a column name (a string, or {"Name": "..."}).')
+      header.append(name)
+    return header
+  header: dict[str, None] = {}
+  for row in rows:
+    if isinstance(row, dict):
+      header.update(dict.fromkeys(row))
+      if len(header) > MAX_JSON_COLUMNS:
+        raise CatalogError(
+            f'{source}: the JSON row objects have more than '
+            f'{MAX_JSON_COLUMNS} different keys; a catalogue has one key per '
+            'column (ra, dec, class, objid, ...) and the same keys in every '
+            'row.')
+  return list(header)
+
+
+def _check_json_rows(rows: list[Any], has_columns: bool, source: str) -> None:
+  """Every row an object (or, with "Columns", a list), each key once."""
+  for number, row in enumerate(rows, start=1):
+    if isinstance(row, dict):
+      if row.duplicate is not None:
+        raise CatalogError(
+            f'{source}: row {number} has the key {quote(row.duplicate)} twice '
+            '(JSON keeps only the last value); keep one of them.')
+    elif not (isinstance(row, list) and has_columns):
+      raise CatalogError(
+          f'{source}: row {number} is {_kind(row)}, not an object of column '
+          'values' + (' or a list in the order of "Columns"' if has_columns
+                      else '') + f'; {_JSON_EXPECTED}')
+
+
+def _json_table(text: str, source: str) -> Table:
+  """Header and rows of SkyServer JSON or a plain list of row objects."""
+  doc = _load_json(text, source)
   tables = doc if isinstance(doc, list) else [doc]
   if tables and all(isinstance(t, dict) and 'Rows' in t for t in tables):
     table = tables[0]
+    if table.duplicate is not None:
+      raise CatalogError(
+          f'{source}: the JSON table has the key {quote(table.duplicate)} '
+          'twice; keep one of them.')
     rows, columns = table['Rows'], table.get('Columns')
   elif isinstance(doc, list) and all(isinstance(r, dict) for r in doc):
     rows, columns = doc, None
   else:
+    if isinstance(doc, dict):
+      message = doc.get('ErrorMessage')  # SkyServer's error answer.
+      if isinstance(message, str) and message.strip():
+        raise CatalogError(
+            f'{source}: the server answered with an error instead of a '
+            f'catalogue: "{" ".join(message.split())[:300]}". {_SQL_ADVICE}')
     keys = ', '.join(map(str, doc)) if isinstance(doc, dict) else ''
+    if len(keys) > 200:
+      keys = keys[:200] + '...'
     raise CatalogError(
         f'{source}: JSON without catalogue rows'
-        + (f' (keys: {keys})' if keys else '') +
-        '; expected SkyServer JSON [{"TableName": "Table1", "Rows": '
-        '[{...}]}] or a list of row objects.')
+        + (f' (keys: {keys})' if keys else '') + f'; {_JSON_EXPECTED}')
   if not isinstance(rows, list):
-    raise CatalogError(f'{source}: JSON "Rows" is not a list of rows.')
+    raise CatalogError(
+        f'{source}: JSON "Rows" is {_kind(rows)}, not a list of rows; '
+        f'{_JSON_EXPECTED}')
   if not rows:
     raise CatalogError(
         f'{source}: the catalogue is empty (no rows); the query matched no '
         'objects: widen the cuts or the region.')
-  if columns is not None:
-    names = [c.get('Name', c.get('name', '')) if isinstance(c, dict) else c
-             for c in columns]
-    header = [str(n) for n in names]
-  else:
-    header = []
-    seen = set()
-    for row in rows:
-      if isinstance(row, dict):
-        for name in row:
-          if name not in seen:
-            seen.add(name)
-            header.append(name)
+  _check_json_rows(rows, columns is not None, source)
+  header = _json_header(columns, rows, source)
 
   def fields_of() -> Iterator[tuple[int, list[str]]]:
     for number, row in enumerate(rows, start=1):
       if isinstance(row, dict):
         yield number, [_json_text(row.get(name)) for name in header]
-      elif isinstance(row, list):
-        yield number, [_json_text(v) for v in row]
       else:
-        yield number, [_json_text(row)]
+        yield number, [_json_text(v) for v in row]
 
   return Table(header, fields_of(), 'row')
 
 
-def map_header(header: list[str], source: str) -> dict[str, int]:
-  """Canonical column name -> index; unknown columns are ignored."""
+def map_header(header: list[str], source: str, *,
+               labelled: bool = True) -> dict[str, int]:
+  """Canonical column name -> index; unknown columns are ignored.
+
+  Labelled (a catalogue to build from): ra, dec, class, and objid or all of
+  run, rerun, camcol, field are required. Unlabelled (objects to classify):
+  ra and dec; objid, name and run, camcol, field (rerun optional) may be
+  given; a class column is ignored.
+  """
+  known = KNOWN_COLUMNS if labelled else UNLABELLED_COLUMNS
   columns: dict[str, int] = {}
   for index, raw in enumerate(header):
     name = raw.strip().strip('"\'').strip().lower()
-    if name not in KNOWN_COLUMNS:
+    if name not in known:
       continue
     if name in columns:
       raise CatalogError(
           f'{source}: column {name!r} appears twice in the header (columns '
           f'{columns[name] + 1} and {index + 1}); keep one of them.')
     columns[name] = index
-  found = ', '.join(h.strip() for h in header) or '(none)'
-  missing = [c for c in ('ra', 'dec', 'class') if c not in columns]
-  if 'objid' not in columns:
-    absent = [c for c in FRAME_COLUMNS if c not in columns]
-    if absent:
-      missing.append('objid (or ' + ', '.join(absent) + ')')
+  names = [h.strip() for h in header]
+  found = ', '.join(names[:_FOUND_SHOWN]) or '(none)'
+  if len(names) > _FOUND_SHOWN:
+    found += f', ... ({len(names)} columns)'
+  if labelled:
+    missing = [c for c in ('ra', 'dec', 'class') if c not in columns]
+    if 'objid' not in columns:
+      absent = [c for c in FRAME_COLUMNS if c not in columns]
+      if absent:
+        missing.append('objid (or ' + ', '.join(absent) + ')')
+    required = REQUIRED_TEXT
+  else:
+    missing = [c for c in ('ra', 'dec') if c not in columns]
+    given = [c for c in UNLABELLED_FRAME_COLUMNS if c in columns]
+    if given and len(given) < len(UNLABELLED_FRAME_COLUMNS):
+      absent = [c for c in UNLABELLED_FRAME_COLUMNS if c not in columns]
+      missing.append(', '.join(absent) + ' (' + ', '.join(given) +
+                     ' given: run, camcol, field go together)')
+    required = UNLABELLED_TEXT
   if missing:
     hint = ''
     if len(header) == 1 and (';' in header[0] or '\t' in header[0]):
@@ -248,7 +379,7 @@ def map_header(header: list[str], source: str) -> dict[str, int]:
               'comma-separated.')
     raise CatalogError(
         f'{source}: missing required column(s): {", ".join(missing)}. '
-        f'Required: {REQUIRED_TEXT}. Found: {found}.{hint}')
+        f'Required: {required}. Found: {found}.{hint}')
   return columns
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import collections
 import math
+import re
+import unicodedata
 from typing import NamedTuple
 
 from skytfds import survey
@@ -20,6 +22,7 @@ from skytfds.catalog.objects import CatalogObject
 from skytfds.catalog.objects import decode_objid
 from skytfds.catalog.objects import FRAME_LIMITS
 from skytfds.catalog.objects import FrameId
+from skytfds.catalog.objects import UNKNOWN_FRAME
 
 # Magnitudes outside this range (e.g. -9999) are photometry sentinels.
 MAG_RANGE = (0.0, 40.0)
@@ -38,20 +41,58 @@ class _Rounded(NamedTuple):
   text: str
 
 
+# Plain ASCII numbers. float() and int() alone also take '5_4.9' (digit
+# separators) and any Unicode digits ('５４', '٥٤'): none of that is a number
+# in a catalogue file.
+_INT_RE = re.compile(r'[+-]?[0-9]+')
+_DECIMAL_RE = re.compile(
+    r'[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?')
+_SPECIAL_RE = re.compile(r'[+-]?(?:nan|inf|infinity)', re.IGNORECASE)
+_MAX_DIGITS = 40  # Longer than any 64-bit id: out of range, never converted.
+
+
 def _parse_int(text: str) -> int | None:
-  """An exact integer from ASCII decimal text, or None."""
-  digits = text[1:] if text[:1] == '-' else text
-  if digits.isascii() and digits.isdigit():
-    # Longer than any 64-bit id: out of range without converting it all.
-    return int(text) if len(digits) <= 40 else 10**40
-  return None
+  """An exact integer from ASCII decimal text (optional sign), or None."""
+  if not _INT_RE.fullmatch(text):
+    return None
+  digits = text.lstrip('+-').lstrip('0')
+  if len(digits) > _MAX_DIGITS:
+    return -10**_MAX_DIGITS if text[0] == '-' else 10**_MAX_DIGITS
+  return int(text)
+
+
+def _parse_float(text: str) -> float | None:
+  """A float from ASCII decimal or scientific notation (or nan, inf), or None.
+
+  `text` is stripped. On ASCII text without '_', float() accepts exactly
+  _DECIMAL_RE and _SPECIAL_RE (it is the fast path of this check).
+  """
+  if not text.isascii() or '_' in text:
+    return None
+  try:
+    return float(text)
+  except ValueError:
+    return None
 
 
 def _looks_float(text: str) -> bool:
-  try:
-    return math.isfinite(float(text))
-  except ValueError:
-    return False
+  """Finite decimal text with a point or an exponent (an id through a float)."""
+  return (_DECIMAL_RE.fullmatch(text) is not None and
+          _INT_RE.fullmatch(text) is None and math.isfinite(float(text)))
+
+
+def _syntax_hint(text: str) -> str:
+  """Why text is not a plain number, in parentheses; '' if nothing specific."""
+  odd = next((c for c in text if not c.isascii()), None)
+  if odd is not None:
+    name = unicodedata.name(odd, f'U+{ord(odd):04X}')
+    return (f' (it holds {odd!r}, {name}: write numbers in the ASCII digits '
+            '0-9, with an optional sign, point and exponent)')
+  if '_' in text and _DECIMAL_RE.fullmatch(text.replace('_', '')):
+    return " ('_' is not allowed between digits: write the digits alone)"
+  if text.count(',') == 1 and _DECIMAL_RE.fullmatch(text.replace(',', '.')):
+    return ' (a decimal comma: write a point instead)'
+  return ''
 
 
 class _Row(NamedTuple):
@@ -67,6 +108,7 @@ class _Row(NamedTuple):
   plate: int
   mjd: int
   fiberid: int
+  name: str
 
 
 def _rounded_by_zeros(values: list[int]) -> set[int]:
@@ -96,29 +138,38 @@ def _format_errors(source: str, errors: list[str]) -> str:
   return '\n'.join(lines)
 
 
-def parse_catalog(data: bytes | str, source: str) -> Catalog:
+def parse_catalog(data: bytes | str, source: str, *,
+                  labelled: bool = True) -> Catalog:
   """Parses and validates a catalogue (SkyServer CSV/JSON or a user CSV).
 
   Args:
     data: the file or response body, bytes (UTF-8, a BOM is dropped) or text.
     source: a name for messages, e.g. the file name or 'SkyServer DR17'.
+    labelled: True for a catalogue to build a dataset from (every row needs a
+      class, and objid or run, rerun, camcol, field). False for objects to
+      classify: only ra and dec are needed, a class column is ignored (cls is
+      ''), a `name` column is read into `name`, run, camcol, field may be
+      given without rerun (it defaults to survey.RERUN), empty ids and frame
+      fields mean unknown (frame UNKNOWN_FRAME when nothing gives it), and
+      every row is kept in order, duplicates too.
 
   Returns:
-    The Catalog: objects in file order (exact duplicates dropped), and notes
-    on what was repaired (sentinel magnitudes, duplicates, key fallback).
+    The Catalog: objects in file order (exact duplicates dropped when
+    labelled), and notes on what was repaired (sentinel magnitudes,
+    duplicates, key fallback).
 
   Raises:
     CatalogError: naming the source, line, column, value and what to do.
   """
   table = tables.read_table(data, source)
-  columns = tables.map_header(table.header, source)
-  return _validate(table, columns, source)
+  columns = tables.map_header(table.header, source, labelled=labelled)
+  return _validate(table, columns, source, labelled)
 
 
-def _validate(table: tables.Table, columns: dict[str, int],
-              source: str) -> Catalog:
+def _validate(table: tables.Table, columns: dict[str, int], source: str,
+              labelled: bool) -> Catalog:
   """Rows -> CatalogObjects, collecting every problem into one CatalogError."""
-  validator = _Validator(table, columns, source)
+  validator = _Validator(table, columns, source, labelled)
   rows = validator.read_rows()
   mode = validator.choose_keys(rows)
   objects = validator.build_objects(rows, mode)
@@ -130,17 +181,23 @@ def _validate(table: tables.Table, columns: dict[str, int],
 class _Validator:
   """The state of one parse: column indices, problems found, notes."""
 
-  def __init__(self, table: tables.Table, columns: dict[str, int], source: str):
+  def __init__(self, table: tables.Table, columns: dict[str, int], source: str,
+               labelled: bool):
     self.table = table
     self.source = source
+    self.labelled = labelled
     self.where = table.where  # 'line' or 'row'
+    # The columns read, checked for JSON lists and objects (CSV has none).
+    self.json_columns = [(index, name) for name, index in columns.items()
+                         if table.where == 'row']
     self.errors: list[str] = []
     self.notes: list[str] = []
     self.sentinels: collections.Counter[int] = collections.Counter()  # by row
     self.n_rows = 0  # Non-blank rows, good or bad.
     self.i_objid = columns.get('objid')
     self.i_ra, self.i_dec = columns['ra'], columns['dec']
-    self.i_cls = columns['class']
+    self.i_cls = columns.get('class') if labelled else None
+    self.i_name = columns.get('name')
     self.mag_cols = [(band, columns.get(band)) for band in survey.BANDS]
     self.frame_cols = [(name, columns[name], lo, hi)
                        for name, lo, hi in FRAME_LIMITS if name in columns]
@@ -149,7 +206,8 @@ class _Validator:
     self.pmf_cols = [(name, columns.get(name), *_PMF_LIMITS[name])
                      for name in tables.PMF_COLUMNS]
     self.has_pmf = all(index is not None for _, index, _, _ in self.pmf_cols)
-    self.has_frame_cols = len(self.frame_cols) == len(FRAME_LIMITS)
+    self.has_frame_cols = len(self.frame_cols) == len(FRAME_LIMITS) or (
+        not labelled and 'run' in columns)  # rerun then defaults.
 
   def problem(self, number: int, column: str, value: str, what: str) -> None:
     self.errors.append(
@@ -176,6 +234,13 @@ class _Validator:
             f'{width}; {hint}.')
         continue
       n_errors = len(self.errors)
+      for index, name in self.json_columns:
+        if isinstance(fields[index], tables.NotAValue):
+          self.problem(number, name, fields[index], 'is a JSON list or object '
+                       'where one value belongs; give a single number or '
+                       'string (null when unknown).')
+      if len(self.errors) > n_errors:
+        continue
       row = self.read_row(number, fields)
       if len(self.errors) == n_errors:
         rows.append(row)
@@ -189,13 +254,14 @@ class _Validator:
     """One row's values (problems are recorded, placeholders returned)."""
     ra = self.position(number, 'ra', fields[self.i_ra])
     dec = self.position(number, 'dec', fields[self.i_dec])
-    cls = self.cls(number, fields[self.i_cls])
+    cls = '' if self.i_cls is None else self.cls(number, fields[self.i_cls])
     objid = None
     if self.i_objid is not None:
       objid = self.objid(number, fields[self.i_objid])
     frame_values = {}
     for column, index, lo, hi in self.frame_cols:
-      value = self.whole(number, column, fields[index], lo, hi, empty=None)
+      value = self.whole(number, column, fields[index], lo, hi, empty=None,
+                         required=self.labelled)
       if value is not None:
         frame_values[column] = value
     mags = tuple(
@@ -210,19 +276,19 @@ class _Validator:
     pmf = [0 if index is None else
            self.whole(number, column, fields[index], lo, hi, empty=0)
            for column, index, lo, hi in self.pmf_cols]
+    name = '' if self.i_name is None else fields[self.i_name].strip()
     return _Row(number, objid, ra, dec, cls, frame_values, mags, specobjid,
-                redshift, *(v or 0 for v in pmf))
+                redshift, *(v or 0 for v in pmf), name)
 
   def position(self, number: int, column: str, text: str) -> float:
     """ra in [0, 360) or dec in [-90, 90], degrees."""
     value = text.strip()
-    try:
-      degrees = float(value)
-    except ValueError:
+    degrees = _parse_float(value)
+    if degrees is None:
       self.problem(number, column, value, (
           'is empty; every object needs ra and dec in decimal degrees.'
-          if not value else 'is not a number; give decimal degrees (not '
-          'sexagesimal h:m:s / d:m:s).'))
+          if not value else f'is not a number{_syntax_hint(value)}; give '
+          'decimal degrees (not sexagesimal h:m:s / d:m:s).'))
       return math.nan
     if not math.isfinite(degrees):
       self.problem(number, column, value, 'is not a finite number; every '
@@ -253,11 +319,13 @@ class _Validator:
     if objid is None:
       if _looks_float(value):
         return _Rounded(value)
+      if not value and not self.labelled:
+        return None  # Unknown: the frame comes from run, camcol, field.
       self.problem(number, 'objid', value, (
           'is empty; give the exact objID, or drop the objid column and give '
           'run, rerun, camcol, field.' if not value else
-          'is not a whole number; objid must be the exact decimal PhotoObj '
-          'objID.'))
+          f'is not a whole number{_syntax_hint(value)}; objid must be the '
+          'exact decimal PhotoObj objID.'))
     elif not 1 <= objid <= _MAX_OBJID:
       self.problem(number, 'objid', value, 'is out of range; objid must be a '
                    'PhotoObj objID from 1 to 2**63-1.')
@@ -265,18 +333,19 @@ class _Validator:
     return objid
 
   def whole(self, number: int, column: str, text: str, lo: int, hi: int, *,
-            empty: int | None) -> int | None:
-    """An integer in [lo, hi]; `empty` (None: a problem) for an empty field."""
+            empty: int | None, required: bool = False) -> int | None:
+    """An integer in [lo, hi]; `empty` if the field is empty (or a problem)."""
     value = text.strip()
-    unknown = ' (empty when unknown)' if empty is not None else ''
+    unknown = '' if required else ' (empty when unknown)'
     if not value:
-      if empty is None:
+      if required:
         self.problem(number, column, value, f'is empty; {column} must be an '
                      f'integer from {lo} to {hi}.')
       return empty
     parsed = _parse_int(value)
     if parsed is None:
-      self.problem(number, column, value, f'is not a whole number; {column} '
+      self.problem(number, column, value,
+                   f'is not a whole number{_syntax_hint(value)}; {column} '
                    f'must be an integer from {lo} to {hi}{unknown}.')
     elif not lo <= parsed <= hi:
       self.problem(number, column, value, f'is out of range; {column} must be '
@@ -288,11 +357,12 @@ class _Validator:
     """AB magnitude; NaN when empty or a sentinel (counted)."""
     if text is None:
       return math.nan
-    try:
-      mag = float(text)
-    except ValueError:
-      if text.strip().lower() not in _NAN_TEXTS:
-        self.problem(number, band, text, 'is not a number; give the AB '
+    value = text.strip()
+    mag = _parse_float(value)
+    if mag is None:
+      if value.lower() not in _NAN_TEXTS:
+        self.problem(number, band, value,
+                     f'is not a number{_syntax_hint(value)}; give the AB '
                      'magnitude as a decimal number, or leave it empty when '
                      'unknown.')
       return math.nan
@@ -314,19 +384,24 @@ class _Validator:
     elif _looks_float(value):
       return _Rounded(value)
     elif value:
-      self.problem(number, 'specobjid', value, 'is not a whole number; give '
-                   'the exact decimal specObjID, or leave it empty.')
+      self.problem(number, 'specobjid', value,
+                   f'is not a whole number{_syntax_hint(value)}; give the '
+                   'exact decimal specObjID, or leave it empty.')
     return 0
 
   def redshift(self, number: int, text: str) -> float:
     """Spectroscopic redshift; NaN when empty."""
-    try:
-      value = float(text)
-    except ValueError:
-      if text.strip().lower() not in _NAN_TEXTS:
-        self.problem(number, 'redshift', text, 'is not a number; give the '
-                     'redshift as a decimal number, or leave it empty.')
+    text = text.strip()
+    value = _parse_float(text)
+    if value is None:
+      if text.lower() not in _NAN_TEXTS:
+        self.problem(number, 'redshift', text,
+                     f'is not a number{_syntax_hint(text)}; give the redshift '
+                     'as a decimal number, or leave it empty.')
       return math.nan
+    if math.isinf(value):
+      self.problem(number, 'redshift', text, 'is not a finite number; give the '
+                   'redshift as a decimal number, or leave it empty.')
     return value if math.isfinite(value) else math.nan
 
   # Pass 2: keys, frames, duplicates.
@@ -337,6 +412,8 @@ class _Validator:
     Marks objids written out in full after rounding as _Rounded (in place).
     """
     where = self.where
+    if self.i_objid is None and not self.labelled:
+      return 'position'
     if self.i_objid is None:
       self.notes.append(
           'no objid column: keys are ' +
@@ -386,7 +463,7 @@ class _Validator:
                     ) -> tuple[FrameId, str, int] | None:
     """(frame, key, objid) of a row, or None after recording a problem."""
     where, number = self.where, row.number
-    if mode == 'objid':
+    if mode == 'objid' and row.objid is not None:
       objid = row.objid
       decoded = decode_objid(objid)
       bad = [f'{name} {getattr(decoded, name)}' for name, lo, hi in
@@ -408,6 +485,8 @@ class _Validator:
             '; fix the row or drop the run/rerun/camcol/field columns.')
         return None
       return decoded, str(objid), objid
+    if not self.labelled:
+      return self.given_frame(row, mode)
     frame = FrameId(**row.frame_cols)
     if mode == 'position':
       return frame, f'{frame.name}_{row.ra:.7f}{row.dec:+.7f}', 0
@@ -418,6 +497,26 @@ class _Validator:
           'column.')
       return None
     return frame, f'{row.plate}-{row.mjd}-{row.fiberid}', 0
+
+  def given_frame(self, row: _Row, mode: str
+                  ) -> tuple[FrameId, str, int] | None:
+    """An unlabelled row's (frame, key, 0): from its columns, or unknown."""
+    given = [n for n in tables.UNLABELLED_FRAME_COLUMNS if n in row.frame_cols]
+    if len(given) == len(tables.UNLABELLED_FRAME_COLUMNS):
+      frame = FrameId(**{'rerun': survey.RERUN, **row.frame_cols})
+      key = f'{frame.name}_{row.ra:.7f}{row.dec:+.7f}'
+    elif given:
+      absent = [n for n in tables.UNLABELLED_FRAME_COLUMNS if n not in given]
+      self.errors.append(
+          f'{self.where} {row.number}: {", ".join(given)} given but '
+          f'{", ".join(absent)} empty; give run, camcol and field together '
+          f'(rerun defaults to {survey.RERUN}), or leave them all empty.')
+      return None
+    else:
+      frame, key = UNKNOWN_FRAME, f'{row.ra:.7f}{row.dec:+.7f}'
+    if mode == 'pmf' and row.plate and row.mjd and row.fiberid:
+      key = f'{row.plate}-{row.mjd}-{row.fiberid}'
+    return frame, key, 0
 
   def build_objects(self, rows: list[_Row], mode: str) -> list[CatalogObject]:
     """CatalogObjects in file order; exact duplicates dropped (noted)."""
@@ -444,7 +543,12 @@ class _Validator:
           key=key, objid=objid, ra=row.ra, dec=row.dec, cls=row.cls,
           frame=frame, mags=row.mags, specobjid=specobjid,
           redshift=row.redshift, plate=row.plate, mjd=row.mjd,
-          fiberid=row.fiberid, source=f'{self.source} {where} {row.number}')
+          fiberid=row.fiberid, source=f'{self.source} {where} {row.number}',
+          name=row.name)
+      if not self.labelled:
+        objects.append(obj)  # Every row: results line up with the input.
+        kept_sentinels += self.sentinels[row.number]
+        continue
       if key not in first:
         first[key] = (row.number, obj)
         objects.append(obj)
