@@ -10,6 +10,7 @@ from absl import flags
 import numpy as np
 import pytest
 
+from skytfds import catalog
 from skytfds import input_pipeline
 from skytfds import models
 from trainers import checkpoints
@@ -284,16 +285,72 @@ def test_predict_local_images_in_every_format(cached_run, tmp_path):
   assert json.loads(predict_lib.format_rows(rows, 'json')) == rows
 
 
+OBJID = 1237645879579967591  # run 94, rerun 301, camcol 6, field 535
+
+
+def predict_catalog_error(text: str) -> str:
+  with pytest.raises(catalog.CatalogError) as error:
+    predict_lib.read_targets(text.encode('utf-8'), 'objects.csv')
+  return str(error.value)
+
+
 def test_predict_catalog_errors_name_the_line():
-  targets = predict_lib.read_targets('name,ra,dec,objid\na,180.5,-1.25,7\n',
-                                     'objects.csv')
-  assert (targets[0].name, targets[0].ra, targets[0].dec,
-          targets[0].objid) == ('a', 180.5, -1.25, 7)
-  with pytest.raises(trainer_flags.RunError,
-                     match='objects.csv line 3: ra=.400.'):
-    predict_lib.read_targets('ra,dec\n1,2\n400,2\n', 'objects.csv')
-  with pytest.raises(trainer_flags.RunError, match='expected at least ra and dec'):
-    predict_lib.read_targets('x,y\n1,2\n', 'objects.csv')
+  # Read by the builds' catalogue parser, unlabelled (no class column).
+  targets = predict_lib.read_targets(
+      f'name,ra,dec,objid\na,180.5,-1.25,{OBJID}\n,10,20,\n'.encode(),
+      'objects.csv')
+  assert [(t.name, t.ra, t.dec, t.objid, t.frame) for t in targets] == [
+      ('a', 180.5, -1.25, OBJID, catalog.FrameId(94, 301, 6, 535)),
+      ('line 3', 10.0, 20.0, 0, None)]
+  assert predict_catalog_error('ra,dec\n1,2\n400,2\n') == (
+      'objects.csv: 1 problem(s) in the catalogue; fix them and load it '
+      "again:\n  line 3, column ra: '400' is outside [0, 360) degrees; give ra "
+      'in decimal degrees within [0, 360) degrees.')
+  assert predict_catalog_error('x,y\n1,2\n').startswith(
+      'objects.csv: missing required column(s): ra, dec. Required: ra, dec '
+      '(degrees)')
+  # An id that is not a PhotoObj objID would fetch a frame that is not there.
+  assert ("line 2, column objid: '7' does not encode an SDSS imaging object"
+          in predict_catalog_error('ra,dec,objid\n180.5,-1.25,7\n'))
+  assert "line 2, column ra: '5_4.9' is not a number" in predict_catalog_error(
+      'ra,dec\n5_4.9,1\n')
+
+
+def test_predict_catalog_gives_frames_and_keeps_every_row():
+  targets = predict_lib.read_targets(
+      b'ra,dec,run,camcol,field,class\n229.4,42.8,3918,3,213,STAR\n'
+      b'229.4,42.8,3918,3,213,\n', 'objects.csv')
+  assert [(t.name, t.frame) for t in targets] == [
+      ('line 2', catalog.FrameId(3918, 301, 3, 213)),
+      ('line 3', catalog.FrameId(3918, 301, 3, 213))]
+  assert predict_lib._frame_of(targets[0]) == (3918, 301, 3, 213)
+  (target,) = predict_lib.read_targets(
+      f'[{{"ra": 54.9, "dec": 1.2, "objid": {OBJID}}}]', 'objects.json')
+  assert (target.name, target.frame) == ('row 1', (94, 301, 6, 535))
+  (target,) = predict_lib.read_targets(b'ra,dec\n1,2\n', 'objects.csv')
+  with pytest.raises(trainer_flags.RunError, match='the frame is unknown'):
+    predict_lib._frame_of(target)
+
+
+def test_predict_command_line_bad_catalogue_is_one_clear_error(tmp_path):
+  path = tmp_path / 'objects.csv'
+  path.write_bytes('name,ra,dec\na,５４.9,1.2\nb,54.9,91\n'.encode())
+  process = subprocess.run(
+      [sys.executable, '-m', 'trainers.predict', f'--workdir={tmp_path}',
+       f'--catalog={path}'], cwd=REPO, capture_output=True, text=True,
+      timeout=120, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+  assert process.returncode == 1
+  assert 'Traceback' not in process.stderr
+  lines = process.stderr.splitlines()
+  start = lines.index(f'predict: error: {path}: 2 problem(s) in the '
+                      'catalogue; fix them and load it again:')
+  assert lines[start + 1:start + 3] == [
+      "  line 2, column ra: '５４.9' is not a number (it holds '５', FULLWIDTH "
+      'DIGIT FIVE: write numbers in the ASCII digits 0-9, with an optional '
+      'sign, point and exponent); give decimal degrees (not sexagesimal '
+      'h:m:s / d:m:s).',
+      "  line 3, column dec: '91' is outside [-90, 90] degrees; give dec in "
+      'decimal degrees within [-90, 90] degrees.']
 
 
 # --- flags -----------------------------------------------------------------

@@ -10,13 +10,17 @@ sdss_cutouts -> SkyServer getjpeg, ps1_cutouts -> Pan-STARRS fitscut,
 sdss_filters / sdss_rgb -> SAS frames of the object's field (needs --objid, or
 run/camcol/field, or objid columns in the catalogue), cut and stretched as
 the builder does. Service locations come from the SKYTFDS_*_URL variables.
+
+--catalog is read by the catalogue parser of the builds, in its unlabelled
+mode (`catalog.parse_catalog(..., labelled=False)`): CSV or SkyServer JSON,
+ra and dec required, class not needed, and every problem reported with its
+file, line, column, value and what to do.
 """
 
 import csv
 import dataclasses
 import io
 import json
-import math
 import os
 import pathlib
 import sys
@@ -27,6 +31,7 @@ from absl import flags
 import numpy as np
 
 from skytfds import catalog
+from skytfds.catalog import objects as catalog_objects
 from skytfds import input_pipeline
 from skytfds import models
 from skytfds import survey
@@ -42,15 +47,15 @@ FORMATS = ('table', 'csv', 'json')
 
 @dataclasses.dataclass
 class Target:
-  """One object to classify: a position (degrees) and, for frames, its field."""
+  """One object to classify: a position (degrees) and, for frames, its field.
+
+  The field is `frame` when given, else the one `objid` encodes.
+  """
   name: str
   ra: float | None = None
   dec: float | None = None
   objid: int = 0
-  run: int | None = None
-  rerun: int = survey.RERUN
-  camcol: int | None = None
-  field: int | None = None
+  frame: catalog.FrameId | None = None
   image_path: str | None = None
 
 
@@ -60,9 +65,10 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
   flags.DEFINE_float('dec', None, 'Declination, degrees.', flag_values=fv)
   flags.DEFINE_integer('objid', None, 'SDSS objid (gives the frame for '
                        'sdss_filters / sdss_rgb).', flag_values=fv)
-  flags.DEFINE_string('catalog', None, 'CSV with columns ra, dec and '
-                      'optionally name, objid, run, rerun, camcol, field.',
-                      flag_values=fv)
+  flags.DEFINE_string('catalog', None, 'CSV (or SkyServer JSON) with columns '
+                      'ra, dec (degrees) and optionally name, objid, or run, '
+                      f'camcol, field (rerun defaults to {survey.RERUN}); no '
+                      'class needed.', flag_values=fv)
   flags.DEFINE_multi_string('image', [], 'Local PNG/JPEG file (image '
                             'datasets) or .npy ugriz stamp [H, W, 5] '
                             '(sdss_filters); repeatable.', flag_values=fv)
@@ -82,54 +88,26 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
       flag_values=fv)
 
 
-def _number(row: dict[str, str], key: str, source: str, cast=float):
-  text = (row.get(key) or '').strip()
-  if not text:
-    return None
-  try:
-    value = cast(text)
-  except ValueError:
-    raise trainer_flags.RunError(
-        f'{source}: {key}={text!r} is not a number') from None
-  if cast is float and not math.isfinite(value):
-    raise trainer_flags.RunError(f'{source}: {key}={text!r} is not finite')
-  return value
+def read_targets(data: bytes | str, source: str) -> list[Target]:
+  """Targets from a catalogue's bytes, one per row, in order.
 
+  Read by the one catalogue parser, unlabelled: ra, dec (degrees); optional
+  name (default 'line N'), objid, run, camcol, field, rerun.
 
-def read_targets(text: str, source: str) -> list[Target]:
-  """Targets from a CSV with a header (ra, dec; optional name, objid, run...)."""
-  reader = csv.DictReader(io.StringIO(text))
-  columns = {c.strip().lower() for c in reader.fieldnames or []}
-  if not {'ra', 'dec'} <= columns:
-    raise trainer_flags.RunError(
-        f'{source}: columns {sorted(columns)}; expected at least ra and dec '
-        f'(degrees)')
-  targets = []
-  for line, raw in enumerate(reader, start=2):
-    row = {(k or '').strip().lower(): v for k, v in raw.items()}
-    where = f'{source} line {line}'
-    ra, dec = _number(row, 'ra', where), _number(row, 'dec', where)
-    if ra is None or dec is None or not (0 <= ra < 360 and -90 <= dec <= 90):
-      raise trainer_flags.RunError(
-          f'{where}: ra={row.get("ra")!r} dec={row.get("dec")!r}: expected '
-          f'degrees, 0 <= ra < 360 and -90 <= dec <= 90')
-    target = Target(name=(row.get('name') or '').strip() or f'line {line}',
-                    ra=ra, dec=dec)
-    target.objid = _number(row, 'objid', where, int) or 0
-    for key in ('run', 'rerun', 'camcol', 'field'):
-      value = _number(row, key, where, int)
-      if value is not None:
-        setattr(target, key, value)
-    targets.append(target)
-  if not targets:
-    raise trainer_flags.RunError(f'{source}: no rows')
-  return targets
+  Raises:
+    catalog.CatalogError: naming the file, line, column, value and what to do.
+  """
+  objects = catalog.parse_catalog(data, source, labelled=False).objects
+  return [Target(name=obj.name or obj.source.removeprefix(f'{source} '),
+                 ra=obj.ra, dec=obj.dec, objid=obj.objid,
+                 frame=(None if obj.frame == catalog_objects.UNKNOWN_FRAME
+                        else obj.frame))
+          for obj in objects]
 
 
 def _frame_of(target: Target) -> catalog.FrameId:
-  if target.run is not None and target.camcol is not None and (
-      target.field is not None):
-    return catalog.FrameId(target.run, target.rerun, target.camcol, target.field)
+  if target.frame is not None:
+    return target.frame
   if target.objid:
     return catalog.decode_objid(target.objid)
   raise trainer_flags.RunError(
@@ -257,10 +235,10 @@ def targets_from_flags(fv: flags.FlagValues = FLAGS) -> list[Target]:
     return [Target(name=path, image_path=path) for path in fv.image]
   if fv.catalog:
     try:
-      text = pathlib.Path(fv.catalog).read_text(encoding='utf-8-sig')
-    except (OSError, UnicodeDecodeError) as e:
+      data = pathlib.Path(fv.catalog).read_bytes()
+    except OSError as e:
       raise trainer_flags.RunError(f'{fv.catalog}: cannot read ({e})') from None
-    return read_targets(text, fv.catalog)
+    return read_targets(data, fv.catalog)
   return [Target(name=f'{fv.ra:.6f} {fv.dec:+.6f}', ra=fv.ra, dec=fv.dec,
                  objid=fv.objid or 0)]
 
