@@ -12,11 +12,17 @@ PS1_URL_ENV = 'SKYTFDS_PS1_URL'
 MAX_CONCURRENCY_ENV = 'SKYTFDS_MAX_CONCURRENCY'
 CATALOG_ENV = 'SKYTFDS_CATALOG'
 TRACEBACK_ENV = 'SKYTFDS_TRACEBACK'
+MAX_RETRY_AFTER_ENV = 'SKYTFDS_MAX_RETRY_AFTER_S'
+MAX_RATE_PER_HOST_ENV = 'SKYTFDS_MAX_RATE_PER_HOST'
+MAX_OUTAGE_ENV = 'SKYTFDS_MAX_OUTAGE_S'
 
 DEFAULT_SKYSERVER_URL = 'https://skyserver.sdss.org'
 DEFAULT_SAS_URL = 'https://data.sdss.org/sas'
 DEFAULT_PS1_URL = 'https://ps1images.stsci.edu'
 DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_RETRY_AFTER_S = 300.0
+DEFAULT_MAX_RATE_PER_HOST = 50.0
+DEFAULT_MAX_OUTAGE_S = 600.0
 
 
 class SettingsError(ValueError):
@@ -58,6 +64,40 @@ def max_concurrency() -> int:
         f'(default {DEFAULT_MAX_CONCURRENCY}).'
     )
   return value
+
+
+def _seconds(env: str, default: float, low: float, high: float, what: str) -> float:
+  """A number of `env` within [low, high]; `default` when unset."""
+  raw = os.environ.get(env, '').strip()
+  if not raw:
+    return default
+  try:
+    value = float(raw)
+  except ValueError:
+    value = float('nan')
+  if not low <= value <= high:  # NaN fails too.
+    raise SettingsError(
+        f'{env}={raw!r}: expected {what} from {low:g} to {high:g} '
+        f'(default {default:g}).'
+    )
+  return value
+
+
+def max_retry_after_s() -> float:
+  """The longest Retry-After a server is obeyed for, seconds (longer is cut)."""
+  return _seconds(MAX_RETRY_AFTER_ENV, DEFAULT_MAX_RETRY_AFTER_S, 0, 86400,
+                  'seconds')
+
+
+def max_rate_per_host() -> float:
+  """Requests that may start per second on one host; 0 for no cap."""
+  return _seconds(MAX_RATE_PER_HOST_ENV, DEFAULT_MAX_RATE_PER_HOST, 0, 100000,
+                  'requests per second (0 for no cap)')
+
+
+def max_outage_s() -> float:
+  """Seconds a host may fail every request before the build stops."""
+  return _seconds(MAX_OUTAGE_ENV, DEFAULT_MAX_OUTAGE_S, 1, 7 * 86400, 'seconds')
 
 
 def catalog_source() -> str | None:

@@ -23,6 +23,7 @@ from skytfds.services import http
 from skytfds.services import ps1
 from skytfds.services import sas
 from skytfds.services import skyserver
+from skytfds.services import transport
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data'
@@ -47,7 +48,8 @@ PS1_TABLE = """projcell subcell ra dec filter mjd type filename shortname badfla
 def _fast(cache_dir=None, **kw) -> http.Fetcher:
   """A Fetcher with tiny backoff, for tests."""
   options = dict(max_concurrency=4, timeout_s=5, max_attempts=4, backoff_s=0.01,
-                 backoff_max_s=0.05, retry_after_max_s=0.3, seed=0)
+                 backoff_max_s=0.05, retry_after_max_s=0.3, max_rate_per_host=0,
+                 max_outage_s=60, seed=0)
   options.update(kw)
   return http.Fetcher(cache_dir, **options)
 
@@ -365,6 +367,93 @@ class TestValidation:
     assert 'secret' not in str(error) and '\n' not in str(error)
     assert str(error) == ('cannot fetch https://h.example/x: server error (HTTP 503) '
                           '(gave up after 6 attempts; last reason: http_503)')
+
+
+class TestRedaction:
+
+  @pytest.mark.parametrize('url, shown', [
+      ('http://user:pw@h.example/cat.csv', 'http://h.example/cat.csv'),
+      ('https://TOKEN@h.example:8443/x', 'https://h.example:8443/x'),
+      ('s3://AKIA:secret@bucket/sas/x.bz2', 's3://bucket/sas/x.bz2'),
+      ('https://b.s3.amazonaws.com/x?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA%2F1'
+       '&X-Amz-Signature=abc&X-Amz-Security-Token=t',
+       'https://b.s3.amazonaws.com/x?X-Amz-Algorithm=AWS4&X-Amz-Credential=***'
+       '&X-Amz-Signature=***&X-Amz-Security-Token=***'),
+      ('https://storage.googleapis.com/b/o?X-Goog-Signature=ff&X-Goog-Date=1',
+       'https://storage.googleapis.com/b/o?X-Goog-Signature=***&X-Goog-Date=1'),
+      ('https://a.blob.core.windows.net/c/x?sv=1&sig=abc%3D&se=2',
+       'https://a.blob.core.windows.net/c/x?sv=1&sig=***&se=2'),
+      ('http://h/x?key=k&api_key=k&access_token=t&password=p&ra=1.5',
+       'http://h/x?key=***&api_key=***&access_token=***&password=***&ra=1.5'),
+      # What the services send is kept byte for byte.
+      ('https://skyserver.sdss.org/dr17/SkyServerWS/SearchTools/SqlSearch?cmd=SELECT'
+       '%20TOP%201&format=csv&TaskName=skytfds.SkyServer.SqlSearch',
+       'https://skyserver.sdss.org/dr17/SkyServerWS/SearchTools/SqlSearch?cmd=SELECT'
+       '%20TOP%201&format=csv&TaskName=skytfds.SkyServer.SqlSearch'),
+      ('../shared/data/sas/x.bz2', '../shared/data/sas/x.bz2'),
+      ('C:\\data\\cat.csv', 'C:\\data\\cat.csv'),
+      ('http://[::1]:8080/x', 'http://[::1]:8080/x'),
+      ('http://u:p@[::1]:8080/x', 'http://[::1]:8080/x'),
+  ])
+  def test_redact_url(self, url, shown):
+    assert http.redact_url(url) == shown
+    assert http.redact(url) == shown  # The older name.
+
+  def test_redact_text_finds_every_url(self):
+    text = ("Cannot connect to host h:80 ssl:default for http://u:pw@h/x?sig=S, "
+            "then 'https://a:b@g/y'")
+    assert http.redact_text(text) == (
+        "Cannot connect to host h:80 ssl:default for http://h/x?sig=***, "
+        "then 'https://g/y'")
+
+  def test_fetch_error_redacts_its_detail_too(self):
+    error = http.FetchError('http://u:pw@h/a', 'redirect_refused',
+                            'http://u:pw@h/a redirected to http://v:pw2@e/b?token=T')
+    assert 'pw' not in str(error) and 'T' not in str(error).split('token=')[1]
+    outage = http.ServiceOutage('http://u:pw@h/a', 'http_503', 'down',
+                                host='http://h', failing_s=12, limit_s=10)
+    rebuilt = outage.__reduce__()[0](*outage.__reduce__()[1])
+    assert isinstance(rebuilt, http.ServiceOutage) and str(rebuilt) == str(outage)
+    assert str(outage).startswith('http://h has failed every request for 12 s')
+
+
+class TestRedirectTargets:
+
+  @pytest.mark.parametrize('asked, location, target', [
+      ('http://h.example/a', '/b', 'http://h.example/b'),
+      ('http://h.example/a', 'b?x=1', 'http://h.example/b?x=1'),
+      ('http://h.example/a', 'https://h.example/a', 'https://h.example/a'),
+      ('http://h.example:80/a', 'https://H.EXAMPLE:443/a', 'https://H.EXAMPLE:443/a'),
+      ('https://h.example/a', 'https://h.example:443/b', 'https://h.example:443/b'),
+      ('http://127.0.0.1:8642/a', 'http://127.0.0.1:8642/b', 'http://127.0.0.1:8642/b'),
+      ('http://u:p@h.example/a', '/b', 'http://u:p@h.example/b'),  # Same host: kept.
+  ])
+  def test_followed(self, asked, location, target):
+    assert transport.redirect_target(asked, asked, location) == target
+
+  @pytest.mark.parametrize('asked, location', [
+      ('http://h.example/a', 'http://other.example/a'),
+      ('http://h.example/a', 'http://h.example.evil/a'),
+      ('http://h.example/a', 'http://h.example:8080/a'),
+      ('http://127.0.0.1:8642/a', 'http://127.0.0.1:8643/a'),
+      ('http://127.0.0.1:8642/a', 'https://127.0.0.1:8642/a'),  # Not default ports.
+      ('https://h.example/a', 'http://h.example/a'),           # A downgrade.
+      ('http://h.example/a', 'file:///etc/passwd'),
+      ('http://h.example/a', 'ftp://h.example/a'),
+      ('http://h.example/a', '//evil.example/a'),
+      ('http://h.example/a', 'http://u:p@other.example/a'),
+      ('http://h.example/a', 'http://[::1/a'),                 # Not a URL.
+  ])
+  def test_refused(self, asked, location):
+    with pytest.raises(http.AttemptFailed) as error:
+      transport.redirect_target(asked, asked, location)
+    assert error.value.reason == 'redirect_refused' and not error.value.retryable
+    assert 'redirected to' in error.value.detail
+
+  def test_downgrade_after_an_upgrade_is_refused(self):
+    with pytest.raises(http.AttemptFailed):
+      transport.redirect_target('http://h.example/a', 'https://h.example/a',
+                                'http://h.example/b')
 
 
 # ----------------------------------------------------------------------------

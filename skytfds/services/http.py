@@ -4,13 +4,18 @@
 other base (a local path, `file://`, `memory://`, `s3://`, `gs://`, ...) through
 fsspec in a worker thread. It bounds concurrency, retries transient failures
 with exponential backoff and full jitter, validates every body (status, size,
-content type, magic bytes, completeness) and keeps an on-disk cache written
-atomically, so a partial file is never used.
+content type, magic bytes, completeness, and a caller's own decode check) and
+keeps an on-disk cache written atomically, so a partial file is never used.
+Every source, HTTP or fsspec, gets the same per-attempt timeout and retry
+budget. Redirects never leave the configured host. All fetches to one host
+share its gate: a 429/503 pauses them all, starts are rate-capped, and a host
+failing for too long stops the build (`ServiceOutage`).
 
-One job per module: `errors` (what a failure says), `bodies` (body checks),
-`cache` (the disk cache), `transport` (one attempt over HTTP or fsspec); this
-module retries, bounds and shares the attempts. Their public names are
-importable from here too.
+One job per module: `errors` (what a failure says, URLs redacted), `bodies`
+(body checks), `cache` (the disk cache), `transport` (one attempt over HTTP or
+fsspec), `hosts` (per-host pauses, rate and outage); this module retries,
+bounds and shares the attempts. Their public names are importable from here
+too.
 
 Example:
 
@@ -24,20 +29,19 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import dataclasses
 import os
 import pathlib
 import random
-import urllib.parse
-from typing import Any, Coroutine, TypeVar
+from typing import Any, Callable, Coroutine, TypeVar
 
 import aiohttp
 from absl import logging
 
 from skytfds import settings
 from skytfds import version
+from skytfds.services import hosts
 from skytfds.services import transport
 from skytfds.services.bodies import AnswerCheck
 from skytfds.services.bodies import bz2_is_complete
@@ -49,17 +53,23 @@ from skytfds.services.bodies import validate_body
 from skytfds.services.cache import DiskCache
 from skytfds.services.cache import validate_cache_name
 from skytfds.services.errors import AttemptFailed
+from skytfds.services.errors import CorruptBody
 from skytfds.services.errors import FetchError
 from skytfds.services.errors import redact
+from skytfds.services.errors import redact_text
+from skytfds.services.errors import redact_url
+from skytfds.services.errors import ServiceOutage
 from skytfds.services.errors import ServiceUnreachable
+from skytfds.services.stats import FetchStats
 from skytfds.services.transport import is_http_url
 from skytfds.services.transport import is_local_base
 
 __all__ = [
-    'AnswerCheck', 'AttemptFailed', 'FetchError', 'FetchStats', 'Fetcher',
-    'KINDS', 'MAX_BODY_BYTES', 'REFUSED_MAX_WAIT_S', 'ServiceUnreachable',
-    'bz2_is_complete', 'is_http_url', 'is_local_base', 'redact', 'run',
-    'validate_body', 'validate_cache_name',
+    'AnswerCheck', 'AttemptFailed', 'CorruptBody', 'FetchError', 'FetchStats',
+    'Fetcher', 'KINDS', 'MAX_BODY_BYTES', 'REFUSED_MAX_WAIT_S', 'ServiceOutage',
+    'ServiceUnreachable', 'bz2_is_complete', 'is_http_url', 'is_local_base',
+    'redact', 'redact_text', 'redact_url', 'run', 'validate_body',
+    'validate_cache_name',
 ]
 
 T = TypeVar('T')
@@ -70,45 +80,6 @@ REFUSED_MAX_WAIT_S = 0.25
 # A wait before the next attempt at least this long is logged: a user sees why
 # nothing seems to happen (a server's Retry-After, a rate limit).
 _LOGGED_WAIT_S = 5.0
-
-
-@dataclasses.dataclass
-class FetchStats:
-  """Counters for one `Fetcher`.
-
-  Attributes:
-    requests: network or storage reads attempted (each retry counts).
-    bytes_fetched: bytes received from the network or storage (not the cache).
-    cache_hits: fetches answered from the on-disk cache, with no request.
-    retries: attempts repeated after a transient failure.
-    failures: fetches that ended in an error.
-    deduplicated: fetches that joined another in-flight fetch of the same name.
-    cache_evictions: cached files dropped (failed validation, or `evict`).
-    waited_s: seconds slept between attempts (backoff and Retry-After),
-      summed over fetches (concurrent waits overlap in wall time).
-    by_reason: failed attempts counted per reason word.
-  """
-  requests: int = 0
-  bytes_fetched: int = 0
-  cache_hits: int = 0
-  retries: int = 0
-  failures: int = 0
-  deduplicated: int = 0
-  cache_evictions: int = 0
-  waited_s: float = 0.0
-  by_reason: collections.Counter = dataclasses.field(
-      default_factory=collections.Counter)
-
-  def as_dict(self) -> dict[str, Any]:
-    out = dataclasses.asdict(self)
-    out['waited_s'] = round(self.waited_s, 3)
-    out['by_reason'] = dict(sorted(self.by_reason.items()))
-    return out
-
-
-def _origin(url: str) -> str:
-  parts = urllib.parse.urlsplit(url)
-  return f'{parts.scheme.lower()}://{(parts.hostname or "").lower()}:{parts.port or ""}'
 
 
 def _env_hint(url: str) -> str:
@@ -140,8 +111,15 @@ class Fetcher:
     max_attempts: attempts per resource before giving up.
     backoff_s: base of the exponential backoff, in seconds: before attempt
       k+1 the fetcher sleeps uniform(0, min(backoff_max_s, backoff_s * 2**(k-1))).
-    backoff_max_s: cap of one backoff sleep, seconds.
-    retry_after_max_s: cap on a server's Retry-After, seconds.
+    backoff_max_s: cap of one backoff sleep, seconds (and of a host's pause
+      without a Retry-After).
+    retry_after_max_s: cap on a server's Retry-After, seconds; default
+      `settings.max_retry_after_s()` (SKYTFDS_MAX_RETRY_AFTER_S, 300).
+    max_rate_per_host: requests per second that may start on one host, 0 for
+      no cap; default `settings.max_rate_per_host()` (SKYTFDS_MAX_RATE_PER_HOST).
+    max_outage_s: seconds a host may fail every attempt before fetches to it
+      raise `ServiceOutage` (the build stops; a rerun resumes); default
+      `settings.max_outage_s()` (SKYTFDS_MAX_OUTAGE_S, 600).
     unreachable_after: consecutive refused connections to a host after which
       `ServiceUnreachable` is raised (and later fetches to it fail at once).
     max_bytes: cap on a body's size.
@@ -151,11 +129,22 @@ class Fetcher:
   def __init__(self, cache_dir: str | os.PathLike | None, *,
                max_concurrency: int | None = None, timeout_s: float = 60,
                max_attempts: int = 6, backoff_s: float = 0.5,
-               backoff_max_s: float = 30.0, retry_after_max_s: float = 60.0,
+               backoff_max_s: float = 30.0, retry_after_max_s: float | None = None,
+               max_rate_per_host: float | None = None,
+               max_outage_s: float | None = None,
                unreachable_after: int = 2, max_bytes: int = MAX_BODY_BYTES,
                seed: int | None = None):
     if max_concurrency is None:
       max_concurrency = settings.max_concurrency()
+    if retry_after_max_s is None:
+      retry_after_max_s = settings.max_retry_after_s()
+    if max_rate_per_host is None:
+      max_rate_per_host = settings.max_rate_per_host()
+    if max_outage_s is None:
+      max_outage_s = settings.max_outage_s()
+    if not max_rate_per_host >= 0 or not max_outage_s > 0:
+      raise ValueError(f'max_rate_per_host={max_rate_per_host!r} must be >= 0 and '
+                       f'max_outage_s={max_outage_s!r} > 0')
     if not isinstance(max_concurrency, int) or max_concurrency < 1:
       raise ValueError(f'max_concurrency={max_concurrency!r}: expected an integer >= 1')
     if not isinstance(max_attempts, int) or max_attempts < 1:
@@ -181,6 +170,10 @@ class Fetcher:
     self._semaphore: asyncio.Semaphore | None = None
     self._inflight: dict[tuple[str, ...], asyncio.Future] = {}
     self._unreachable: dict[str, ServiceUnreachable] = {}
+    self.max_rate_per_host = float(max_rate_per_host)
+    self.max_outage_s = float(max_outage_s)
+    self._hosts = hosts.Hosts(max_rate=self.max_rate_per_host,
+                              max_outage_s=self.max_outage_s)
 
   # -- lifecycle --------------------------------------------------------------
 
@@ -218,6 +211,7 @@ class Fetcher:
       await self._session.close()
     self._session = None
     self._semaphore = None  # Bound to this event loop; a later loop gets its own.
+    self._hosts.clear()
 
   # -- cache ------------------------------------------------------------------
 
@@ -252,7 +246,8 @@ class Fetcher:
 
   async def fetch(self, url: str, *, kind: str, cache_name: str | None = None,
                   timeout_s: float | None = None, max_timeouts: int | None = None,
-                  check: AnswerCheck = GENERIC) -> bytes:
+                  check: AnswerCheck = GENERIC,
+                  verify: Callable[[bytes], Any] | None = None) -> bytes:
     """Fetches `url`, validated for `kind`; cached under `cache_name` if given.
 
     Args:
@@ -262,20 +257,28 @@ class Fetcher:
       cache_name: relative path under cache_dir. A valid cached file is
         returned with no request; a miss is fetched, validated and written
         atomically. Concurrent fetches of one name share one request.
-      timeout_s: seconds allowed for one attempt; default the Fetcher's.
+      timeout_s: seconds allowed for one attempt (HTTP or fsspec); default
+        the Fetcher's.
       max_timeouts: give up once this many attempts have timed out (a
         request the server may still be working on is not sent again and
         again); default: only max_attempts bounds them.
       check: how the service's answers read (its error answers); default
         generic HTTP.
+      verify: the caller's own check of a body that passed `kind`'s checks
+        (e.g. a full decode), run in a worker thread; it raises
+        `CorruptBody` for a corrupt copy, which is dropped and fetched again
+        with the same retry budget as any transient fault (a cached copy
+        that fails it is evicted first). Its return value is ignored.
 
     Returns:
       The body bytes.
 
     Raises:
       ServiceUnreachable: connection refused / unknown host (fails fast).
-      FetchError: 404 ('not_found'), another permanent error, or the last
-        reason after `max_attempts` attempts.
+      ServiceOutage: the host has failed every attempt for max_outage_s.
+      FetchError: 404 ('not_found'), another permanent error (a redirect off
+        the host: 'redirect_refused'), or the last reason after
+        `max_attempts` attempts.
     """
     check_kind(kind)
     if timeout_s is not None:
@@ -283,11 +286,13 @@ class Fetcher:
     if max_timeouts is not None and (
         not isinstance(max_timeouts, int) or max_timeouts < 1):
       raise ValueError(f'max_timeouts={max_timeouts!r}: expected an integer >= 1')
+    if verify is not None and not callable(verify):
+      raise ValueError(f'verify={verify!r}: expected a callable taking the body')
     if cache_name is not None:
       validate_cache_name(cache_name)
-      key = ('cache', cache_name)
+      key = ('cache', cache_name, verify)
     else:
-      key = ('url', url, kind)
+      key = ('url', url, kind, verify)
     self._ensure_started()
     future = self._inflight.get(key)
     if future is not None:
@@ -295,7 +300,7 @@ class Fetcher:
       return await asyncio.shield(future)
     plan = _Plan(kind, self.timeout_s if timeout_s is None else float(timeout_s),
                  self.max_attempts if max_timeouts is None else max_timeouts,
-                 check)
+                 check, verify)
     future = asyncio.ensure_future(self._fetch_cached(url, plan, cache_name))
     self._inflight[key] = future
 
@@ -312,8 +317,16 @@ class Fetcher:
                           cache_name: str | None) -> bytes:
     use_cache = cache_name is not None and self._cache is not None
     if use_cache:
-      data = await self.read_cache(cache_name, kind=plan.kind)
+      data = await asyncio.to_thread(self._read_cache_sync, cache_name, plan.kind)
+      if data is not None and plan.verify is not None:
+        try:
+          await asyncio.to_thread(plan.verify, data)
+        except CorruptBody as e:  # Passed the body checks, not the caller's.
+          self.evict(cache_name)
+          self.stats.by_reason[f'cache_{e.reason}'] += 1
+          data = None
       if data is not None:
+        self.stats.cache_hits += 1
         return data
     data = await self._fetch_with_retries(url, plan)
     if use_cache:
@@ -334,10 +347,28 @@ class Fetcher:
       delay = max(delay, min(retry_after_s, self.retry_after_max_s))
     return delay
 
+  def _host_pause(self, round_: int, retry_after_s: float | None) -> float:
+    """Seconds a host is paused for its failed round number `round_` (1-based).
+
+    Retry-After in full (up to retry_after_max_s), else a backoff that
+    doubles with each round (half of it jittered, so that a pause is never
+    next to nothing).
+    """
+    ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (round_ - 1))
+    delay = self._rng.uniform(ceiling / 2, ceiling)
+    if retry_after_s is not None:
+      delay = max(delay, min(retry_after_s, self.retry_after_max_s))
+    return delay
+
   def _give_up(self, url: str, origin: str, last: AttemptFailed, attempt: int,
-               refused_in_a_row: int, timeouts: int, plan: _Plan) -> FetchError | None:
+               refused_in_a_row: int, timeouts: int, plan: _Plan,
+               gate: hosts.HostGate | None) -> FetchError | None:
     """The error that ends the fetch after a failed attempt, or None to retry."""
-    if not last.retryable or timeouts >= plan.max_timeouts:
+    if not last.retryable:
+      return FetchError(url, last.reason, last.detail, attempts=attempt)
+    if gate is not None and gate.outage is not None:
+      return gate.outage_error(url, attempt)
+    if timeouts >= plan.max_timeouts:
       return FetchError(url, last.reason, last.detail, attempts=attempt)
     if refused_in_a_row >= self.unreachable_after:
       error = ServiceUnreachable(url, last.reason, last.detail, attempts=attempt,
@@ -350,7 +381,8 @@ class Fetcher:
 
   async def _fetch_with_retries(self, url: str, plan: _Plan) -> bytes:
     http = is_http_url(url)
-    origin = _origin(url) if http else ''
+    origin = '' if is_local_base(url) else hosts.origin(url)
+    gate = self._hosts.gate(origin) if origin else None
     refused_in_a_row = timeouts = 0
     for attempt in range(1, self.max_attempts + 1):
       known = self._unreachable.get(origin) if http else None
@@ -361,16 +393,38 @@ class Fetcher:
       if attempt > 1:
         self.stats.retries += 1
       try:
-        data = await self._attempt(url, plan, http)
-        self.stats.bytes_fetched += len(data)
-        return data
+        probe = await self._admit(url, gate, attempts=max(1, attempt - 1))
+      except ServiceOutage:
+        self.stats.failures += 1
+        raise
+      try:
+        data = await self._attempt(url, plan, http, gate)
+        if plan.verify is not None:
+          await asyncio.to_thread(plan.verify, data)
       except AttemptFailed as e:
         last = e
+      except BaseException:
+        if gate is not None:
+          gate.abandoned(probe)
+        raise
+      else:
+        if gate is not None:
+          gate.answered(probe)
+        self.stats.bytes_fetched += len(data)
+        return data
       self.stats.by_reason[last.reason] += 1
+      if gate is not None:
+        paused = gate.record(last, probe, self._host_pause)
+        if paused:
+          self.stats.host_pauses += 1
+        if paused >= _LOGGED_WAIT_S:
+          logging.info('%s: %s; pausing every request to %s for %.0f s',
+                       redact_url(url), redact_text(last.detail), gate.origin,
+                       paused)
       refused_in_a_row = refused_in_a_row + 1 if last.refused else 0
       timeouts += last.reason == 'timeout'
       error = self._give_up(url, origin, last, attempt, refused_in_a_row,
-                            timeouts, plan)
+                            timeouts, plan, gate)
       if error is not None:
         self.stats.failures += 1
         raise error
@@ -379,29 +433,51 @@ class Fetcher:
         delay = min(delay, REFUSED_MAX_WAIT_S)
       if delay >= _LOGGED_WAIT_S:
         logging.info('%s: %s; sending it again in %.0f s (attempt %d of %d)',
-                     redact(url), last.detail, delay, attempt + 1,
-                     self.max_attempts)
+                     redact_url(url), redact_text(last.detail), delay,
+                     attempt + 1, self.max_attempts)
       self.stats.waited_s += delay
       await asyncio.sleep(delay)
     raise AssertionError('unreachable: the last attempt always gives up')
 
-  async def _attempt(self, url: str, plan: _Plan, http: bool) -> bytes:
-    async with self._semaphore:
+  async def _admit(self, url: str, gate: hosts.HostGate | None, *,
+                   attempts: int) -> bool:
+    """Takes a concurrency slot once the host takes an attempt; is it the probe."""
+    while True:
+      if gate is not None:
+        waited = await gate.wait(url, attempts=attempts)
+        self.stats.paused_s += waited  # Added after the await: no lost update.
+      await self._semaphore.acquire()
+      probe = gate.claim() if gate is not None else False
+      if probe is not None:
+        return probe
+      self._semaphore.release()  # Paused meanwhile: wait again, slot free.
+
+  async def _attempt(self, url: str, plan: _Plan, http: bool,
+                     gate: hosts.HostGate | None) -> bytes:
+    """One attempt, holding the slot `_admit` took (released here)."""
+    try:
+      if gate is not None:
+        paced = await gate.pace()
+        self.stats.paused_s += paced
       self.stats.requests += 1
       if http:
         return await transport.get_http(
             await self._get_session(), url, plan.kind, timeout_s=plan.timeout_s,
             max_bytes=self.max_bytes, check=plan.check)
-      return await transport.get_fsspec(url, plan.kind, max_bytes=self.max_bytes)
+      return await transport.get_fsspec(url, plan.kind, max_bytes=self.max_bytes,
+                                        timeout_s=plan.timeout_s)
+    finally:
+      self._semaphore.release()
 
 
 @dataclasses.dataclass(frozen=True)
 class _Plan:
-  """How one fetch is attempted: kind, per-attempt timeout, answers."""
+  """How one fetch is attempted: kind, per-attempt timeout, answers, verify."""
   kind: str
   timeout_s: float
   max_timeouts: int
   check: AnswerCheck
+  verify: Callable[[bytes], Any] | None = None
 
 
 def _check_timeout(timeout_s: Any) -> None:
