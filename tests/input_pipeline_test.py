@@ -76,7 +76,7 @@ def test_a_misspelt_config_names_the_valid_configs(tmp_path):
     input_pipeline.get_builder('sdss_rgb/tinny', tmp_path)
   assert str(error.value) == (
       "dataset 'sdss_rgb' has no config 'tinny': choose one of tiny, small, "
-      'full, tiny_dense, small_dense, full_dense (e.g. sdss_rgb/tiny)')
+      'full, tiny_dense, small_dense, full_dense, custom (e.g. sdss_rgb/tiny)')
 
 
 def test_a_misspelt_dataset_names_the_datasets_and_no_build_command(tmp_path):

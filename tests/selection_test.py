@@ -62,7 +62,7 @@ def _select(url, monkeypatch, per_class, how):
       return await selection.select_objects(
           fetcher, per_class=per_class, release=17, selection=how)
 
-  return asyncio.run(run())
+  return asyncio.run(run()).catalog
 
 
 def _ks(sample, population) -> float:
@@ -170,8 +170,8 @@ def test_a_service_that_ignores_top_is_capped(monkeypatch):
     monkeypatch.delenv(settings.CATALOG_ENV, raising=False)
     try:
       async with http.Fetcher(None) as fetcher:
-        return await selection.select_objects(
-            fetcher, per_class=3, release=17, selection='spread')
+        return (await selection.select_objects(
+            fetcher, per_class=3, release=17, selection='spread')).catalog
     finally:
       await runner.cleanup()
 

@@ -14,7 +14,6 @@ from typing import Any, Iterator
 from absl import logging
 
 from skytfds import catalog
-from skytfds import settings
 from skytfds import splits
 from skytfds import survey
 from skytfds.datasets import beam_stage
@@ -60,6 +59,14 @@ class Build:
     for obj in objects:
       by_split[splits.split_of(obj.key)].append(obj)
     report.requested_by_split = {s: len(by_split[s]) for s in splits.SPLITS}
+    empty = [s for s in splits.SPLITS if not by_split[s]]
+    if empty:
+      note = (f'{len(objects)} objects leave split(s) {", ".join(empty)} '
+              'empty (splits are about 80/10/10 by a hash of the key): give '
+              'at least ~50 objects to fill every split; a trainer needs '
+              'train and validation')
+      logging.warning('%s: %s', report.dataset, note)
+      report.notes.append(note)
     build = cls(objects, {s: by_split[s] for s in splits.SPLITS if by_split[s]},
                 make_stage(product, ctx), report)
     if not report.beam:
@@ -103,13 +110,15 @@ def _select(ctx: context_lib.BuildContext, per_class: int, how: str,
                                             release=ctx.release, selection=how)
 
   selected = http.run(select())
-  report.source = selected.source
-  report.selection = 'catalogue' if settings.catalog_source() else how
-  report.requested = len(selected.objects)
-  report.notes.extend(selected.notes)
-  logging.info('%s: %d objects from %s', report.dataset, len(selected.objects),
-               selected.source)
-  return selected.objects
+  objects = selected.catalog
+  report.source = http.redact_url(objects.source)
+  report.selection = selected.selection
+  report.provenance['catalogue'] = selected.catalogue
+  report.requested = len(objects)
+  report.notes.extend(objects.notes)
+  logging.info('%s: %d objects from %s', report.dataset, len(objects),
+               report.source)
+  return objects.objects
 
 
 def _plan_frames(product: products.FrameProduct,

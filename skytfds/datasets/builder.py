@@ -4,15 +4,22 @@ Each dataset's `<name>_dataset_builder.py` reads like a TFDS builder: `_info`
 (its features), `_split_generators` (start the build, one generator per
 split) and `_generate_examples`. This base adds what all four share:
 
-* `download_and_prepare` (TFDS' public entry point) writes
-  `build_report.json` next to the data, and turns an error the user must fix
-  into one `BuildError` whose message starts `skytfds:`;
-* `start_build` selects the objects and stages their images (`build.Build`).
+* `download_and_prepare` (TFDS' public entry point) checks the source,
+  selects the objects and stages their images (`build.Build`) before TFDS
+  deletes or writes anything, so a rebuild with `--overwrite` while a service
+  is down keeps the old version; records where the data came from
+  (`info.metadata['provenance']`, `build_report.json`), and turns an error
+  the user must fix into one `BuildError` whose message starts `skytfds:`;
+* `start_build` hands `_split_generators` that Build.
 """
 
+import hashlib
+import os
 import re
 import sys
+from typing import Any
 
+from etils import epath
 import tensorflow_datasets as tfds
 
 from skytfds import catalog
@@ -25,6 +32,7 @@ from skytfds.datasets import features
 from skytfds.datasets import products
 from skytfds.datasets import report as report_lib
 from skytfds.services import http
+from skytfds import version
 
 # Errors the user must fix (or the service must come back for): one message.
 _USER_ERRORS = (http.FetchError, catalog.CatalogError, settings.SettingsError,
@@ -46,6 +54,7 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     PRODUCT: what the dataset's images are (products.FILTERS, RGB, SDSS, PS1).
     report: the BuildReport of this builder's latest `download_and_prepare`
       (also written as `build_report.json` next to the data).
+    build: the Build of that `download_and_prepare` (objects, splits, stage).
   """
 
   VERSION = tfds.core.Version('1.0.0')
@@ -53,6 +62,7 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   BUILDER_CONFIGS = configs.make_configs()
   PRODUCT: products.Product
   report: report_lib.BuildReport | None = None
+  build: build_lib.Build | None = None
 
   def sky_info(self, images: dict[str, tfds.features.FeatureConnector],
                supervised_keys: tuple[str, str]) -> tfds.core.DatasetInfo:
@@ -63,25 +73,107 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         homepage=features.HOMEPAGE,
         license=features.LICENSE,
         supervised_keys=supervised_keys,
+        metadata=tfds.core.MetadataDict(),
     )
 
   def start_build(self, dl_manager) -> build_lib.Build:
-    """Selects this config's objects and (default path) stages their images."""
-    ctx = context_lib.BuildContext(
-        workdir=str(dl_manager.download_dir / 'skytfds'),
-        release=self.builder_config.release)
-    config = self.builder_config
-    return build_lib.Build.start(self.PRODUCT, ctx, config.per_class,
-                                 config.selection, self.report)
+    """The Build that download_and_prepare started (or one started now)."""
+    if self.build is None:
+      self.build = self._start(self._context(dl_manager.download_dir))
+    return self.build
 
-  def download_and_prepare(self, **kwargs) -> None:
-    """TFDS' download_and_prepare, then build_report.json; see the module doc."""
-    download_config = kwargs.get('download_config') or tfds.download.DownloadConfig()
+  def _context(self, download_dir) -> context_lib.BuildContext:
+    # The download dir TFDS' download manager will use (its default too).
+    download_dir = epath.Path(download_dir or self.data_dir_root / 'downloads')
+    return context_lib.BuildContext(workdir=os.fspath(download_dir / 'skytfds'),
+                                    release=self.builder_config.release)
+
+  def _start(self, ctx: context_lib.BuildContext) -> build_lib.Build:
+    config = self.builder_config
+    self.report.provenance.update(self.source_identity(ctx))
+    started = build_lib.Build.start(self.PRODUCT, ctx, config.per_class,
+                                    config.selection, self.report)
+    self.report.provenance['skytfds_version'] = version.version()
+    self.info.metadata['provenance'] = dict(self.report.provenance)
+    return started
+
+  def source_identity(self, ctx: context_lib.BuildContext) -> dict[str, Any]:
+    """What this build reads, as known before any request: compared on reuse."""
+    catalogue = settings.catalog_source()
+    used = {'skyserver': ctx.skyserver_url} if not catalogue else {}
+    if isinstance(self.PRODUCT, products.FrameProduct):
+      used['sas'] = ctx.sas_url
+    elif self.PRODUCT is products.PS1:
+      used['ps1'] = ctx.ps1_url
+    else:
+      used['skyserver'] = ctx.skyserver_url
+    identity = {
+        'services': {k: http.redact_url(v) for k, v in sorted(used.items())},
+        'release': ctx.release,
+        'selection': self.builder_config.selection,
+    }
+    if catalogue:
+      identity['catalogue_file'] = http.redact_url(catalogue)
+      if os.path.isfile(catalogue):
+        with open(catalogue, 'rb') as f:
+          identity['catalogue_sha256'] = hashlib.sha256(f.read()).hexdigest()
+    return identity
+
+  def _check_config(self) -> None:
+    """A user catalogue is built as `custom`, and `custom` needs one."""
+    catalogue = settings.catalog_source()
+    name = self.builder_config.name
+    if catalogue and name != configs.CUSTOM:
+      raise settings.SettingsError(
+          f'{settings.CATALOG_ENV} is set ({http.redact_url(catalogue)}): a '
+          f'user catalogue is built as config {configs.CUSTOM!r}, never as '
+          f'{name!r} (which means SkyServer\'s own selection). Build '
+          f'{self.name}/{configs.CUSTOM}, or unset {settings.CATALOG_ENV} to '
+          f'build {self.name}/{name}.')
+    if not catalogue and name == configs.CUSTOM:
+      raise settings.SettingsError(
+          f'config {configs.CUSTOM!r} builds the catalogue named by '
+          f'{settings.CATALOG_ENV}, which is not set: set it to your CSV or '
+          f'JSON (path or URL), or build a standard config (e.g. '
+          f'{self.name}/tiny).')
+
+  def _check_same_source(self, ctx: context_lib.BuildContext) -> None:
+    """Refuses to reuse data built from another source than the one named now."""
+    recorded = dict(self.info.metadata.get('provenance') or {})
+    if not recorded:
+      return  # Built before provenance was recorded: TFDS reuses it.
+    now = self.source_identity(ctx)
+    differs = sorted(k for k in now if recorded.get(k) != now[k])
+    if differs:
+      was = {k: recorded.get(k) for k in differs}
+      raise settings.SettingsError(
+          f'{self.name}/{self.builder_config.name} in {self.data_dir} was built '
+          f'from another source ({was}; now {({k: now[k] for k in differs})}). '
+          'Rebuild it with --overwrite (tfds build ... --overwrite), or build '
+          'into another --data_dir.')
+
+  def download_and_prepare(self, *, download_dir=None, download_config=None,
+                           **kwargs) -> None:
+    """Checks, selects and stages, then TFDS writes; see the module doc."""
+    download_config = download_config or tfds.download.DownloadConfig()
     self.report = report_lib.BuildReport(
         dataset=self.name, config=self.builder_config.name,
         beam=bool(download_config.beam_runner or download_config.beam_options))
+    self.build = None
+    prepare = lambda: super(SkyDatasetBuilder, self).download_and_prepare(
+        download_dir=download_dir, download_config=download_config, **kwargs)
     try:
-      super().download_and_prepare(**kwargs)
+      self._check_config()
+      ctx = self._context(download_dir)
+      if (self.data_path.exists()
+          and not download_config.download_mode.overwrite_dataset):
+        self._check_same_source(ctx)
+        prepare()  # TFDS reuses the data on disk.
+        return
+      # Everything that may fail for want of a service happens here, before
+      # TFDS deletes an old version (--overwrite) or writes anything.
+      self.build = self._start(ctx)
+      prepare()
     except _USER_ERRORS as e:
       # Per-object fetch failures are skips; what reaches here stops the build.
       raise BuildError(f'skytfds: {e}') from e

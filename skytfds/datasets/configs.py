@@ -25,9 +25,10 @@ class SkyConfig(tfds.core.BuilderConfig):
   """A dataset size and selection.
 
   Attributes:
-    per_class: objects requested per class (GALAXY, QSO, STAR) from SkyServer.
-      Ignored when SKYTFDS_CATALOG names a user catalogue: all its rows are used.
-    selection: 'spread' (over the footprint) or 'dense' (fewest fields).
+    per_class: objects requested per class (GALAXY, QSO, STAR) from SkyServer
+      (0 for `custom`: all rows of the user's catalogue).
+    selection: 'spread' (over the footprint), 'dense' (fewest fields) or
+      'catalogue' (`custom`: SKYTFDS_CATALOG).
     release: SDSS data release (12..17) for the query, frames and cutouts.
   """
 
@@ -41,23 +42,29 @@ def config_name(size: str, selection: str) -> str:
   return size + SELECTIONS[selection]
 
 
+# A user's catalogue (SKYTFDS_CATALOG) is built as this config and no other,
+# so that `tiny` always means SkyServer's 300 objects.
+CUSTOM = 'custom'
 NAMES = tuple(config_name(size, selection)
-              for selection in SELECTIONS for size in SIZES)
+              for selection in SELECTIONS for size in SIZES) + (CUSTOM,)
 
 
 def make_configs() -> list[SkyConfig]:
-  """tiny, small, full (spread), then tiny_dense, small_dense, full_dense."""
+  """tiny, small, full (spread), tiny_dense, small_dense, full_dense, custom."""
   return [
       SkyConfig(
           name=config_name(size, selection),
           description=(
               f'{per_class:,} objects per class (GALAXY, QSO, STAR) from '
-              f'SDSS DR{survey.DEFAULT_RELEASE}, {SELECTION_TEXT[selection]}; '
-              'or every row of SKYTFDS_CATALOG.'
+              f'SDSS DR{survey.DEFAULT_RELEASE}, {SELECTION_TEXT[selection]}.'
           ),
           per_class=per_class,
           selection=selection,
       )
       for selection in SELECTIONS
       for size, per_class in SIZES.items()
-  ]
+  ] + [SkyConfig(
+      name=CUSTOM,
+      description=('Every row of the catalogue named by SKYTFDS_CATALOG (a '
+                   'CSV or JSON path or URL); required for it.'),
+      per_class=0, selection='catalogue')]

@@ -1,6 +1,8 @@
 """What every stage of a build needs to know, in one picklable value (Beam ships it)."""
 
 import dataclasses
+import hashlib
+import json
 import pathlib
 
 from skytfds import settings
@@ -11,10 +13,11 @@ class BuildContext:
   """Where a build keeps its files and which services it reads.
 
   Attributes:
-    workdir: `<download_dir>/skytfds`: the fetch cache (`cache/`) and staged
-      stamps (`staged/`) live here and nowhere else, so two builds with
-      different download directories never share files, and an interrupted
-      build resumes from what is there.
+    workdir: `<download_dir>/skytfds`: the fetch cache
+      (`cache/<source_key>/`) and staged stamps (`staged/<source_key>/`) live
+      here and nowhere else, so two builds with different download
+      directories never share files, builds from different services never
+      share them either, and an interrupted build resumes from what is there.
     release: SDSS data release.
     sas_url, skyserver_url, ps1_url: service bases, read once from the
       environment by the process that plans the build.
@@ -28,8 +31,26 @@ class BuildContext:
   max_concurrency: int = dataclasses.field(default_factory=settings.max_concurrency)
 
   @property
+  def services(self) -> dict[str, str]:
+    """The service bases this build reads, by service."""
+    return {'skyserver': self.skyserver_url, 'sas': self.sas_url,
+            'ps1': self.ps1_url}
+
+  @property
+  def source_key(self) -> str:
+    """12 hex digits naming the services and release: the caches' folder.
+
+    Downloads and staged stamps live under it, so nothing fetched from one
+    source (the real SkyServer, a mirror, an emulator with another seed) is
+    ever served to a build from another.
+    """
+    text = json.dumps({**self.services, 'release': self.release},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+  @property
   def cache_dir(self) -> pathlib.Path:
-    return pathlib.Path(self.workdir) / 'cache'
+    return pathlib.Path(self.workdir) / 'cache' / self.source_key
 
   def staging_dir(self, name: str) -> pathlib.Path:
-    return pathlib.Path(self.workdir) / 'staged' / name
+    return pathlib.Path(self.workdir) / 'staged' / self.source_key / name

@@ -18,9 +18,13 @@ SKIP_REASONS = {
     'near_edge': 'more than half of the stamp falls off the frame',
     'frame_missing': 'the archive has no such frame (404)',
     'fetch_failed': 'the download kept failing after all retries',
-    'corrupt_download': 'the file failed to decode twice, after a fresh download',
+    'corrupt_download': 'the file failed to decode, again after fresh downloads',
     'no_ps1_coverage': 'outside Pan-STARRS 3pi coverage (dec < -30)',
     'bad_image': 'the service answered with something that is not a valid image',
+    'bad_frame': 'the frame file is whole but a header value or its WCS cannot be used',
+    'corrupt_image': 'the JPEG\'s coded data is damaged, again after fresh downloads',
+    'non_finite': 'the stamp would hold inf or NaN values (extreme frame pixels)',
+    'too_large': 'the file is over its size cap (bytes, or FITS header cards)',
 }
 _EXAMPLES_PER_REASON = 20
 
@@ -53,6 +57,9 @@ class BuildReport:
   # download (survey.FRAME_FILE_BYTES per band file) before anything is fetched.
   frames: int = 0
   estimated_frame_bytes: int = 0
+  # Where the data came from (also DatasetInfo.metadata['provenance']):
+  # skytfds version, services, release, selection, the catalogue, simulated.
+  provenance: dict = dataclasses.field(default_factory=dict)
 
   def skip(self, key: str, reason: str, detail: str = '') -> None:
     """Counts one object as skipped for `reason` (one of SKIP_REASONS)."""
@@ -72,6 +79,7 @@ class BuildReport:
         'config': self.config,
         'source': self.source,
         'selection': self.selection,
+        'provenance': dict(self.provenance),
         'pipeline': 'beam' if self.beam else 'default',
         'objects_requested': self.requested,
         'requested_by_split': dict(self.requested_by_split),

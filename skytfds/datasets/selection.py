@@ -10,6 +10,10 @@ parser. Two selections (the config's `selection`):
   objects of those fields.
 """
 
+import dataclasses
+import hashlib
+from typing import Any
+
 from absl import logging
 
 from skytfds import catalog
@@ -19,6 +23,23 @@ from skytfds.services import http
 from skytfds.services import skyserver
 
 SELECTIONS = ('spread', 'dense')
+# Query texts kept whole in the provenance (beyond: the first few and a hash).
+MAX_QUERIES_RECORDED = 10
+
+
+@dataclasses.dataclass
+class Selected:
+  """The objects of a build and where they came from.
+
+  Attributes:
+    catalog: the validated objects.
+    selection: 'spread', 'dense', or 'catalogue' (SKYTFDS_CATALOG).
+    catalogue: the provenance of the object list: the SkyServer queries sent,
+      or the user's file (its location, credentials removed, and sha256).
+  """
+  catalog: catalog.Catalog
+  selection: str
+  catalogue: dict[str, Any]
 # Most queries per class of the spread selection (1 + top-ups).
 MAX_WINDOWS = 6
 
@@ -26,7 +47,7 @@ MAX_WINDOWS = 6
 async def select_objects(
     fetcher: http.Fetcher, *, per_class: int, release: int,
     selection: str = 'spread',
-) -> catalog.Catalog:
+) -> Selected:
   """Fetches and parses the objects of a build.
 
   With SKYTFDS_CATALOG set (a local path or any URL the fetcher reads), all
@@ -36,13 +57,19 @@ async def select_objects(
   source = settings.catalog_source()
   if source:
     data = await fetcher.fetch(source, kind='text')
-    return catalog.parse_catalog(data, source=source)
+    shown = http.redact_url(source)
+    parsed = catalog.parse_catalog(data, source=shown)
+    return Selected(parsed, 'catalogue', {
+        'kind': 'file', 'location': shown, 'rows': len(parsed),
+        'sha256': hashlib.sha256(bytes(data)).hexdigest()})
   if selection not in SELECTIONS:
     raise ValueError(f'selection {selection!r}: use one of {SELECTIONS}')
   query = _Queries(fetcher, release)
   if selection == 'dense':
-    return await _dense(query, per_class, release)
-  return await _spread(query, per_class, release)
+    parsed = await _dense(query, per_class, release)
+  else:
+    parsed = await _spread(query, per_class, release)
+  return Selected(parsed, selection, query.provenance())
 
 
 class _Queries:
@@ -52,9 +79,24 @@ class _Queries:
     self.fetcher = fetcher
     self.release = release
     self.source = f'SkyServer DR{release} SqlSearch'
+    self.sent: list[str] = []
 
   async def raw(self, sql: str) -> bytes:
+    self.sent.append(sql)
     return await skyserver.run_query(self.fetcher, sql, release=self.release)
+
+  def provenance(self) -> dict[str, Any]:
+    """The queries sent: whole, or (when many) the first few and a sha256."""
+    recorded = {'kind': 'skyserver_query', 'release': self.release,
+                'url': http.redact_url(settings.skyserver_url()),
+                'query_count': len(self.sent)}
+    if len(self.sent) <= MAX_QUERIES_RECORDED:
+      recorded['queries'] = list(self.sent)
+    else:
+      recorded['queries_first'] = self.sent[:3]
+      recorded['queries_sha256'] = hashlib.sha256(
+          '\n'.join(self.sent).encode()).hexdigest()
+    return recorded
 
   async def objects(self, sql: str) -> catalog.Catalog:
     return catalog.parse_catalog(await self.raw(sql), source=self.source)

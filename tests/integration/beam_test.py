@@ -35,12 +35,12 @@ def test_beam_and_default_paths_write_the_same_examples(name, tmp_path, monkeypa
                           cache_dir=str(tmp_path / 'emulator')) as emulator:
     for key, value in {**emulator.environ(), 'SKYTFDS_CATALOG': str(DUMMY)}.items():
       monkeypatch.setenv(key, value)
-    default = tfds.builder(f'{name}/tiny', data_dir=tmp_path / 'default')
+    default = tfds.builder(f'{name}/custom', data_dir=tmp_path / 'default')
     default.download_and_prepare(download_dir=tmp_path / 'dl-default')
     options = beam.options.pipeline_options.PipelineOptions([
         '--runner=DirectRunner', '--direct_num_workers=2',
         '--direct_running_mode=multi_processing'])
-    on_beam = tfds.builder(f'{name}/tiny', data_dir=tmp_path / 'beam')
+    on_beam = tfds.builder(f'{name}/custom', data_dir=tmp_path / 'beam')
     on_beam.download_and_prepare(
         download_dir=tmp_path / 'dl-beam',
         download_config=tfds.download.DownloadConfig(beam_options=options))

@@ -27,7 +27,7 @@ def real_builds(shared_data, tmp_path_factory):
       mp.setenv(k, v)
     builders = {}
     for name in ('sdss_filters', 'sdss_rgb'):
-      builder = tfds.builder(f'{name}/tiny', data_dir=root / 'data')
+      builder = tfds.builder(f'{name}/custom', data_dir=root / 'data')
       builder.download_and_prepare(download_dir=root / 'dl')
       builders[name] = builder
   return builders

@@ -5,7 +5,7 @@
   common.py    machine description, timers, result, log, the emulator
   fields.py    real SDSS fields mirrored under other field numbers (build,
                download)
-  cutouts.py   sdss_cutouts/tiny from the emulator, and its JPEGs (input,
+  cutouts.py   sdss_cutouts/custom from the emulator, and its JPEGs (input,
                train)
 
 Suites read the flags of tools/benchmark.py (absl's global FLAGS).

@@ -54,12 +54,12 @@ def bz2_all_cores(paths: list[pathlib.Path]) -> int:
 def build_sdss_filters(data_dir: pathlib.Path, download_dir: pathlib.Path,
                        sas_url: str, catalog_path: pathlib.Path
                        ) -> dict[str, Any]:
-  """Builds sdss_filters/tiny from a local SAS mirror; its build report."""
+  """Builds sdss_filters/custom from a local SAS mirror; its build report."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   import skytfds.datasets  # pylint: disable=g-import-not-at-top,unused-import
   with common.environment(**{settings.SAS_URL_ENV: sas_url,
                              settings.CATALOG_ENV: str(catalog_path)}):
-    builder = tfds.builder('sdss_filters/tiny', data_dir=str(data_dir))
+    builder = tfds.builder('sdss_filters/custom', data_dir=str(data_dir))
     builder.download_and_prepare(download_dir=str(download_dir))
   return json.loads((pathlib.Path(builder.data_path) / 'build_report.json')
                     .read_text())

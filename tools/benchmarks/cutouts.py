@@ -36,10 +36,10 @@ def balanced_catalog(per_class: int) -> str:
 
 
 class CutoutData:
-  """sdss_cutouts/tiny built against the emulator, and its JPEGs in folders.
+  """sdss_cutouts/custom built against the emulator, and its JPEGs in folders.
 
   Attributes:
-    data_dir: the TFDS data_dir holding sdss_cutouts/tiny.
+    data_dir: the TFDS data_dir holding sdss_cutouts/custom.
     jpeg_dir: <split>/<CLASS>/<key>.jpg, the same bytes as the TFRecords.
     builder: the prepared builder.
   """
@@ -55,9 +55,9 @@ class CutoutData:
     catalog_path.write_text(text)
     self.data_dir = root / 'data'
     self.jpeg_dir = root / 'jpeg'
-    builder = tfds.builder('sdss_cutouts/tiny', data_dir=str(self.data_dir))
+    builder = tfds.builder('sdss_cutouts/custom', data_dir=str(self.data_dir))
     if not builder.is_prepared():
-      common.log(f'input: building sdss_cutouts/tiny ({3 * per_class} '
+      common.log(f'input: building sdss_cutouts/custom ({3 * per_class} '
                  'objects) against the emulator (first run only)')
       emulator = common.start_emulator(
           text, str(catalog_path), sas_root=None,

@@ -45,7 +45,7 @@ def run(work: pathlib.Path, quick: bool) -> dict[str, Any]:
 
   workdir = common.fresh_dir(work / 'train-project')
   config = trainer_flags.TrainConfig(
-      dataset='sdss_cutouts/tiny', data_dir=str(data.data_dir),
+      dataset='sdss_cutouts/custom', data_dir=str(data.data_dir),
       workdir=str(workdir), weights=models.WEIGHTS_NONE, epochs=epochs,
       batch_size=BATCH_SIZE)
   with common.Timer() as project_t:
