@@ -57,13 +57,34 @@ DEFAULT_STAR_QUERY = (
     'SELECT TOP 100 p.objid, p.ra, p.dec, p.u, p.g, p.r, p.i, p.z, p.run, '
     'p.rerun, p.camcol, p.field, s.specobjid, s.class, s.z AS redshift, '
     's.plate, s.mjd, s.fiberid FROM PhotoObj AS p JOIN SpecObj AS s ON '
-    "s.bestobjid = p.objid WHERE s.class = 'STAR' AND p.r BETWEEN 0 AND 22 "
-    'ORDER BY p.objid')
+    "s.bestobjid = p.objid WHERE s.class = 'STAR' AND s.zWarning = 0 AND "
+    'p.r BETWEEN 0 AND 22')
 
 
 def test_class_query_default_text():
   assert catalog.class_query('STAR', 100) == DEFAULT_STAR_QUERY
   assert catalog.class_query('star', 100, release=12) == DEFAULT_STAR_QUERY
+
+
+def test_class_query_never_sorts_and_keeps_reliable_spectra():
+  for sql in (catalog.class_query('GALAXY', 25_000, hash_range=(0, 9)),
+              catalog.field_count_query(), catalog.class_count_query()):
+    assert 's.zWarning = 0' in sql
+  assert 'ORDER BY' not in catalog.class_query('GALAXY', 25_000,
+                                               hash_range=(0, 9))
+  assert 'ORDER BY' not in catalog.class_count_query()
+
+
+def test_class_query_hash_range():
+  sql = catalog.class_query('QSO', 50, hash_range=(300, 4500))
+  assert sql.endswith("WHERE s.class = 'QSO' AND s.zWarning = 0 AND "
+                      'p.r BETWEEN 0 AND 22 AND '
+                      '((p.objid % 1000003) * 618034) % 1000003 '
+                      'BETWEEN 300 AND 4499')
+  with pytest.raises(CatalogError, match=r'hash_range\[1\]=300'):
+    catalog.class_query('QSO', 50, hash_range=(300, 300))
+  with pytest.raises(CatalogError, match=r'hash_range\[0\]=-1'):
+    catalog.class_query('QSO', 50, hash_range=(-1, 10))
 
 
 def test_class_query_cuts_and_region():
@@ -74,27 +95,43 @@ def test_class_query_cuts_and_region():
       region=(120, 130.5, -5, 10))
   assert sql.startswith('SELECT TOP 2500 p.objid, p.ra, ')
   assert sql.endswith(
-      "WHERE s.class = 'QSO' AND p.u BETWEEN 0 AND 19.6 AND "
+      "WHERE s.class = 'QSO' AND s.zWarning = 0 AND p.u BETWEEN 0 AND 19.6 AND "
       'p.g BETWEEN 0 AND 20 AND p.r BETWEEN 0 AND 19.5 AND '
       'p.i BETWEEN 0 AND 19 AND p.z BETWEEN 0 AND 18.25 AND '
-      'p.ra BETWEEN 120 AND 130.5 AND p.dec BETWEEN -5 AND 10 ORDER BY p.objid')
+      'p.ra BETWEEN 120 AND 130.5 AND p.dec BETWEEN -5 AND 10')
 
 
 def test_class_query_without_cuts():
   assert catalog.class_query('GALAXY', 5, mag_limits=None).endswith(
-      "WHERE s.class = 'GALAXY' ORDER BY p.objid")
+      "WHERE s.class = 'GALAXY' AND s.zWarning = 0")
   assert catalog.class_query('GALAXY', 5, mag_limits={}).endswith(
-      "WHERE s.class = 'GALAXY' ORDER BY p.objid")
+      "WHERE s.class = 'GALAXY' AND s.zWarning = 0")
 
 
-def test_balanced_queries_one_per_class_in_order():
-  queries = catalog.balanced_queries(1000, release=16, region=(0, 10, 0, 5))
-  assert len(queries) == 3
-  for cls, sql in zip(catalog.CLASSES, queries):
-    assert sql == catalog.class_query(cls, 1000, region=(0, 10, 0, 5))
-    assert sql.startswith('SELECT TOP 1000 ')
-    assert f"WHERE s.class = '{cls}' AND p.r BETWEEN 0 AND 22 AND " in sql
-  assert catalog.CLASSES == ('GALAXY', 'QSO', 'STAR')
+def test_count_queries_text():
+  assert catalog.class_count_query(release=16) == (
+      'SELECT s.class, COUNT(*) AS n FROM PhotoObj AS p JOIN SpecObj AS s ON '
+      's.bestobjid = p.objid WHERE s.zWarning = 0 AND p.r BETWEEN 0 AND 22 '
+      'GROUP BY s.class')
+  sql = catalog.field_count_query(min_objects=3, top=500)
+  assert sql.startswith('SELECT TOP 500 p.run, p.rerun, p.camcol, p.field, '
+                        "SUM(CASE WHEN s.class = 'GALAXY' THEN 1 ELSE 0 END) "
+                        'AS galaxy, ')
+  assert sql.endswith('GROUP BY p.run, p.rerun, p.camcol, p.field '
+                      'HAVING COUNT(*) >= 3 ORDER BY n DESC')
+
+
+def test_field_objects_query():
+  sql = catalog.field_objects_query([catalog.FrameId(3918, 301, 3, 213),
+                                     catalog.FrameId(94, 301, 6, 535)])
+  assert sql.endswith(
+      'WHERE s.zWarning = 0 AND p.r BETWEEN 0 AND 22 AND ('
+      '(p.run = 3918 AND p.rerun = 301 AND p.camcol = 3 AND p.field = 213) OR '
+      '(p.run = 94 AND p.rerun = 301 AND p.camcol = 6 AND p.field = 535))')
+  with pytest.raises(CatalogError, match='give 1 to 40 fields'):
+    catalog.field_objects_query([])
+  with pytest.raises(CatalogError, match='run='):
+    catalog.field_objects_query([('1; DROP TABLE x', 301, 1, 1)])
 
 
 @pytest.mark.parametrize('kwargs, fragment', [

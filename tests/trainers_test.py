@@ -152,8 +152,11 @@ def test_interrupted_streaming_run_resumes(data_dir, tmp_path, monkeypatch):
   assert resumed['epochs'] == 2
 
 
-def test_changed_dataset_is_not_served_from_the_cache(data_dir, tmp_path):
+def test_changed_dataset_is_not_served_from_the_cache(data_dir, tmp_path,
+                                                      capfd):
   train.run(config(data_dir, tmp_path, epochs=1, cache_features='on'))
+  # The backbone pass shows its progress (batches of 8: 36 train images).
+  assert 'embedding train (mobilenet): 100%' in capfd.readouterr().err
   key_path = tmp_path / 'features' / 'train.json'
   key = json.loads(key_path.read_text())
   key['sha256'] = 'from another build of the dataset'
@@ -242,6 +245,13 @@ def test_weights_of_another_backbone_are_refused(data_dir, tmp_path):
   models.build_application('vgg16', weights='none').save_weights(path)
   with pytest.raises(models.ModelError, match='does not match mobilenet'):
     train.run(config(data_dir, tmp_path / 'w', weights=str(path)))
+  # The failed first try left no empty workdir behind...
+  assert not (tmp_path / 'w').exists()
+  # ...but never removes a folder the user made.
+  (tmp_path / 'mine').mkdir()
+  with pytest.raises(models.ModelError, match='does not match mobilenet'):
+    train.run(config(data_dir, tmp_path / 'mine', weights=str(path)))
+  assert (tmp_path / 'mine').is_dir()
 
 
 # --- evaluate and predict --------------------------------------------------
@@ -407,7 +417,8 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
       "train: error: dataset 'fake_sdss_nothing' is unknown (Dataset "
       'fake_sdss_nothing not found.); skytfds datasets are sdss_filters, '
       'sdss_rgb, sdss_cutouts, ps1_cutouts, each with configs tiny, small, '
-      'full, tiny_dense, small_dense, full_dense (e.g. sdss_rgb/tiny)']
+      'full, tiny_dense, small_dense, full_dense, custom (e.g. '
+      'sdss_rgb/tiny)']
 
 
 # --- predict through the service clients, against the local emulator -------

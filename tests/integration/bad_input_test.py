@@ -297,7 +297,8 @@ def _service_env(server: _LocalServer) -> dict[str, str]:
 
 def _build(name: str, root: pathlib.Path, env: dict[str, str],
            beam: bool = False):
-  """Builds `<name>/tiny` under root/data (downloads in root/dl) with `env`.
+  """Builds `<name>/tiny` (`<name>/custom` from a SKYTFDS_CATALOG) under
+  root/data (downloads in root/dl) with `env`.
 
   beam: through Apache Beam's DirectRunner (in-process) instead of the default path.
   """
@@ -308,7 +309,7 @@ def _build(name: str, root: pathlib.Path, env: dict[str, str],
       mp.setenv(key, value)
     mp.setitem(http.Fetcher.__init__.__kwdefaults__, 'backoff_s',
                FAST_BACKOFF_S)
-    builder = tfds.builder(f'{name}/tiny', data_dir=root / 'data')
+    builder = tfds.builder(f'{name}/{_config(env)}', data_dir=root / 'data')
     config = None
     if beam:
       options = pytest.importorskip(
@@ -320,19 +321,24 @@ def _build(name: str, root: pathlib.Path, env: dict[str, str],
   return builder
 
 
+def _config(env: dict[str, str]) -> str:
+  return 'custom' if settings.CATALOG_ENV in env else 'tiny'
+
+
 def _report(builder) -> dict:
   return json.loads((builder.data_path / 'build_report.json').read_text())
 
 
 def _assert_nothing_written(root: pathlib.Path, name: str) -> None:
   """No dataset version directory (not even an empty one) after a failure."""
-  config_dir = root / 'data' / name / 'tiny'
-  assert not (config_dir / '1.0.0').exists()
-  left = (sorted(p.name for p in config_dir.iterdir())
-          if config_dir.is_dir() else [])
-  assert left == [], left  # TFDS removed its incomplete.* work directory.
-  builder = tfds.builder(f'{name}/tiny', data_dir=root / 'data')
-  assert not builder.is_prepared()
+  for config in ('tiny', 'custom'):
+    config_dir = root / 'data' / name / config
+    assert not (config_dir / '1.0.0').exists()
+    left = (sorted(p.name for p in config_dir.iterdir())
+            if config_dir.is_dir() else [])
+    assert left == [], left  # TFDS removed its incomplete.* work directory.
+    builder = tfds.builder(f'{name}/{config}', data_dir=root / 'data')
+    assert not builder.is_prepared()
 
 
 def _refused(name: str, root: pathlib.Path, env: dict[str, str],
@@ -490,8 +496,9 @@ def test_sql_error_page_is_quoted(server, tmp_path):
       **_service_env(server),
       settings.SKYSERVER_URL_ENV: server.url + '/sql/200'})
   assert message.startswith(
-      'skytfds: SkyServer DR17 SqlSearch: the server answered with an error '
-      f'instead of a catalogue: "{SQL_ERROR} Query: SELECT TOP 100 ')
+      'skytfds: SkyServer DR17 SqlSearch (class counts): the server answered '
+      f'with an error instead of a catalogue: "{SQL_ERROR} Query: SELECT '
+      's.class, COUNT(*) AS n ')
   assert message.endswith(
       '". Fix the SQL (columns, quotes, TOP n) or the release, or retry later '
       'if the service is down.')
@@ -629,7 +636,7 @@ def test_rounded_ids_fall_back_to_plate_mjd_fiberid(server, tmp_path):
 
 @pytest.fixture(scope='module')
 def cutout_build(server, tmp_path_factory):
-  """sdss_cutouts/tiny: 2 good objects and one object per CUTOUT_FAULTS kind."""
+  """sdss_cutouts/custom: 2 good objects and one object per CUTOUT_FAULTS kind."""
   root = tmp_path_factory.mktemp('cutouts')
   rows, keys = [HEADER], {}
   for i, ra in enumerate([50.0, 50.5] + [FAULT_RA + k + 0.5
@@ -976,7 +983,7 @@ TRAINER_CASES = {
                              "such/weights.h5: weights file '/no/such/"
                              "weights.h5' not found"),
     'dataset_not_built': (['--data_dir={empty}'],
-                          "train: error: dataset 'sdss_cutouts/tiny' is not "
+                          "train: error: dataset 'sdss_cutouts/custom' is not "
                           'built under {empty}; build it with: '),
     'weights_do_not_match': (
         ['--data_dir={built}', '--weights={other}'],
@@ -1005,7 +1012,7 @@ class _CommandRuns:
           f'{HEADER}\n229.54,42.76,PLANET,3918,301,3,213\n')
       self._runs[name] = _run(
           [str(pathlib.Path(sys.executable).parent / 'tfds'), 'build',
-           'sdss_cutouts/tiny', '--imports=skytfds',
+           'sdss_cutouts/custom', '--imports=skytfds',
            f'--data_dir={self.root / "cli_data"}'],
           env={settings.CATALOG_ENV: str(self.root / 'catalog.csv'),
                settings.SKYSERVER_URL_ENV: 'http://127.0.0.1:9'})
@@ -1014,7 +1021,7 @@ class _CommandRuns:
     if not any(f.startswith('--data_dir=') for f in flags):
       flags.append(f'--data_dir={self.places["empty"]}')
     self._runs[name] = _run([
-        sys.executable, '-m', 'trainers.train', '--dataset=sdss_cutouts/tiny',
+        sys.executable, '-m', 'trainers.train', '--dataset=sdss_cutouts/custom',
         '--model=mobilenet', f'--workdir={self.root / name}', *flags])
 
   def finish(self, name: str) -> tuple[int, str]:
@@ -1077,4 +1084,4 @@ def test_tfds_cli_bad_catalogue_is_one_line(command_runs):
                    'catalogue; fix them and load it again:'], stderr
   assert ("  line 2, column class: 'PLANET' is not a known class; use one of "
           'GALAXY, QSO, STAR (any case).') in stderr.splitlines()
-  assert not (root / 'cli_data/sdss_cutouts/tiny/1.0.0').exists()
+  assert not (root / 'cli_data/sdss_cutouts/custom/1.0.0').exists()
