@@ -19,6 +19,7 @@ import pytest
 
 from skytfds import imaging
 from skytfds.imaging import frames as frames_lib
+from skytfds.imaging import jpeg as jpeg_lib
 from skytfds.imaging import stamps as stamps_lib
 
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
@@ -523,3 +524,190 @@ def test_lupton_rgb_basic_properties():
     imaging.lupton_rgb(zero, zero, np.zeros((2, 2)))
   with pytest.raises(ValueError, match='must be > 0'):
     imaging.lupton_rgb(zero, zero, zero, q=0)
+
+
+# ------------------------------------------- odd frames, caps, error kinds
+
+
+def _sip_header(strength=5e-4):
+  """A TAN-SIP header whose distortion sky -> pixel cannot invert off-centre."""
+  return _header(CTYPE1='RA---TAN-SIP', CTYPE2='DEC--TAN-SIP', A_ORDER=2,
+                 B_ORDER=2, A_2_0=strength, B_0_2=strength)
+
+
+@pytest.mark.parametrize('edits, fragment', [
+    ({'BSCALE': 'abc'}, "BSCALE = 'abc' in HDU0 header: expected a finite number"),
+    ({'BSCALE': 0.0}, 'BSCALE = 0.0 in HDU0 header: expected a finite number '
+     'other than 0'),
+    ({'BZERO': 'x'}, "BZERO = 'x'"),
+    ({'BSCALE': True}, 'BSCALE = True'),
+])
+def test_unusable_scaling_is_a_bad_frame(edits, fragment):
+  with pytest.raises(frames_lib.BadFrame) as info:
+    imaging.decode_frame(bz2.compress(_raw_fits(_header(**edits)), 1),
+                         source='f band r')
+  assert fragment in str(info.value)
+  assert str(info.value).startswith('f band r: ')
+
+
+def _raw_fits(header, pixels=None):
+  """HDU0 written card by card (astropy would rewrite BSCALE/BZERO itself)."""
+  full = fits.Header([('SIMPLE', True), ('BITPIX', -32), ('NAXIS', 2),
+                      ('NAXIS1', 2048), ('NAXIS2', 1489)])
+  full.extend(header, strip=False)
+  if pixels is None:
+    pixels = np.zeros((1489, 2048), '>f4')
+  return full.tostring(endcard=True, padding=True).encode() + pixels.astype(
+      '>f4').tobytes()
+
+
+def test_wcs_that_cannot_be_inverted_is_a_bad_frame():
+  message = _refused(_frame_bytes(header=_sip_header()),
+                     'the WCS of HDU0 cannot be inverted on the frame',
+                     'NoConvergence')
+  assert '\n' not in message
+  # Mild distortion inverts: decoded.
+  imaging.decode_frame(_frame_bytes(header=_sip_header(1e-6)))
+
+
+def test_a_wcs_failing_at_the_object_is_a_stamp_error():
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')  # RADECSYS
+    wcs = astropy_wcs.WCS(_sip_header())
+  frame = imaging.Frame(image=np.zeros((1489, 2048), np.float32), wcs=wcs,
+                        band='r', source='003918-3-0213 band r')
+  ra, dec = frame.wcs.all_pix2world(2000.0, 1400.0, 0)
+  with pytest.raises(stamps_lib.StampError) as info:
+    imaging.cut_bands({'r': frame}, float(ra), float(dec), 16, bands='r')
+  message = str(info.value)
+  assert message.startswith('003918-3-0213 band r: the WCS cannot map the stamp '
+                            '(NoConvergence: '), message
+  assert '\n' not in message
+  centre = frame.wcs.all_pix2world(1024.0, 744.0, 0)
+  imaging.cut_bands({'r': frame}, *map(float, centre), 16, bands='r')  # Fine.
+
+
+def test_header_over_the_card_cap_is_too_large():
+  header = _header()
+  for n in range(frames_lib.MAX_HEADER_CARDS):
+    header.add_comment(f'padding {n}')
+  with pytest.raises(frames_lib.FrameTooLarge,
+                     match='HDU0 header has more than 1000 cards'):
+    imaging.decode_frame(_frame_bytes(header=header), source='x')
+  small = _header()
+  for n in range(frames_lib.MAX_HEADER_CARDS - 40):
+    small.add_comment(f'padding {n}')
+  imaging.decode_frame(_frame_bytes(header=small))
+
+
+def test_compressed_file_over_the_cap_is_too_large(good_bytes):
+  assert frames_lib.MAX_COMPRESSED_BYTES > 2 * 3_801_535  # Largest real file.
+  cap = len(good_bytes) - 1
+  with pytest.raises(frames_lib.FrameTooLarge, match=(
+      f'{len(good_bytes)} compressed bytes, more than the {cap}-byte cap')):
+    imaging.decode_frame(good_bytes, max_compressed_bytes=cap)
+  imaging.decode_frame(good_bytes, max_compressed_bytes=cap + 1)
+
+
+def test_errors_say_what_kind_of_failure_they_are(good_bytes):
+  corrupt = bytearray(good_bytes)
+  corrupt[20:40] = b'\x55' * 20
+  for data in (bytes(corrupt), good_bytes[:len(good_bytes) // 2],
+               good_bytes + b'junk', b'<html>'):
+    with pytest.raises(frames_lib.CorruptStream):
+      imaging.decode_frame(data)
+  for data in (_frame_bytes(np.zeros((100, 200), '>f4')),
+               _frame_bytes(header=_header(BUNIT='counts'))):
+    with pytest.raises(frames_lib.FrameError) as info:
+      imaging.decode_frame(data)
+    assert type(info.value) is frames_lib.FrameError
+  assert imaging.decode_frame(good_bytes, source='s').source == 's'
+
+
+def test_lupton_rgb_saturates_float32_extremes_without_nan():
+  big = np.full((2, 2), 3.4e38, np.float32)
+  zero = np.zeros((2, 2), np.float32)
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    rgb = imaging.lupton_rgb(big, zero, zero)
+    assert (rgb[..., 0] == 255).all() and not rgb[..., 1:].any()
+    assert (imaging.lupton_rgb(big, big, big) == 255).all()
+    assert not imaging.lupton_rgb(-big, zero, np.full((2, 2), np.nan)).any()
+
+
+# --------------------------------------------------- strict JPEG structure
+
+
+def _pil_jpeg(size=48, mode='RGB', **options):
+  rng = np.random.default_rng(size)
+  pixels = rng.integers(0, 256, (size, size, 3), np.uint8)
+  out = io.BytesIO()
+  Image.fromarray(pixels).convert(mode).save(out, 'JPEG', **options)
+  return out.getvalue()
+
+
+@pytest.mark.parametrize('size', [1, 8, 17, 240])
+@pytest.mark.parametrize('options', [
+    {}, {'progressive': True}, {'subsampling': 0}, {'subsampling': 1},
+    {'subsampling': 2, 'progressive': True}, {'restart_marker_blocks': 3},
+    {'restart_marker_blocks': 2, 'progressive': True}, {'quality': 100},
+    {'mode': 'L'}, {'mode': 'L', 'progressive': True},
+], ids=lambda o: '-'.join(f'{k}={v}' for k, v in o.items()) or 'default')
+def test_jpeg_verify_accepts_whole_jpegs(size, options):
+  options = dict(options)
+  data = _pil_jpeg(size, options.pop('mode', 'RGB'), **options)
+  info = jpeg_lib.verify(data)
+  assert (info.width, info.height) == (size, size)
+  assert info.coding == ('progressive' if options.get('progressive')
+                         else 'baseline')
+
+
+def test_jpeg_verify_accepts_sdss_own_jpeg():
+  _require_data()
+  info = jpeg_lib.verify(JPEG.read_bytes())
+  assert (info.width, info.height, info.components) == (2048, 1489, 3)
+
+
+def _refused_jpeg(data, fragment):
+  with pytest.raises(jpeg_lib.JpegError) as info:
+    jpeg_lib.verify(data)
+  assert fragment in str(info.value), info.value
+  assert '\n' not in str(info.value)
+
+
+def test_jpeg_verify_refuses_what_libjpeg_only_warns_about():
+  data = _pil_jpeg(240)
+  half = data[:len(data) // 2] + b'\xff\xd9'
+  _refused_jpeg(half, 'the data ends before the last of its 225 MCUs')
+  middle = len(data) // 2
+  zeroed = data[:middle] + bytes(2000) + data[middle + 2000:]
+  with pytest.raises(jpeg_lib.JpegError, match='corrupt data'):
+    jpeg_lib.verify(zeroed)
+  progressive = _pil_jpeg(240, progressive=True)
+  first = progressive.index(b'\xff\xda')
+  second = progressive.index(b'\xff\xda', first + 2)
+  _refused_jpeg(progressive[:second] + b'\xff\xd9',
+                'never fully coded after 1 scan(s): the progressive JPEG was '
+                'cut short')
+  # PIL decodes all three without a word.
+  for damaged in (half, zeroed, progressive[:second] + b'\xff\xd9'):
+    Image.open(io.BytesIO(damaged)).load()
+
+
+def test_jpeg_verify_refuses_broken_structure():
+  data = _pil_jpeg(48, restart_marker_blocks=2)
+  rst = data.index(b'\xff\xd1')
+  _refused_jpeg(data[:rst + 1] + b'\xd3' + data[rst + 2:],
+                'restart marker RST3 where RST1 belongs')
+  _refused_jpeg(data + b'trailing junk', '13 bytes after the end marker')
+  jpeg_lib.verify(data + b'\r\n\x00')  # Padding some servers add.
+  _refused_jpeg(data[:-2], 'without an end marker')
+  _refused_jpeg(b'\x89PNG\r\n', 'not a JPEG')
+  dht = data.index(b'\xff\xc4')
+  length = int.from_bytes(data[dht + 2:dht + 4], 'big')
+  _refused_jpeg(data[:dht] + data[dht + 2 + length:],
+                'uses an undefined Huffman table')
+  sof = data.index(b'\xff\xc0')
+  _refused_jpeg(data[:sof + 1] + b'\xc3' + data[sof + 2:], 'not supported')
+  _refused_jpeg(data[:sof + 5] + b'\x00\x00' + data[sof + 7:],
+                'frame of 48x0 px')

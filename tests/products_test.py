@@ -112,3 +112,119 @@ def test_cutout_cache_names_follow_the_release_and_the_service():
           == products.PS1.cache_name(180.0, 0.5, dr17))
   assert (products.SDSS.cache_name(180.0, 0.5, dr17)
           != products.PS1.cache_name(180.0, 0.5, dr17))
+
+
+# -- odd frames, non-finite stamps, strict JPEGs, caps (issue 20) -------------
+
+import synthetic_frames as sf  # pylint: disable=g-import-not-at-top,wrong-import-position
+from skytfds.imaging import frames as frames_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from skytfds.imaging import stamps  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+GR = products.UgrizStamps('test', 'gr', 16)
+
+
+def _bands(**overrides):
+  files = {b: sf.frame_bytes(b) for b in 'gr'}
+  files.update(overrides)
+  return files
+
+
+@pytest.mark.parametrize('make, reason, retry', [
+    (lambda: sf.corrupt_bz2(sf.frame_bytes('g')), 'corrupt_download',
+     products.Retry.BUDGET),
+    (lambda: sf.frame_bytes('g')[:300], 'corrupt_download', products.Retry.BUDGET),
+    (lambda: sf.frame_bytes('r'), 'corrupt_download', products.Retry.ONCE),
+    (lambda: sf.frame_bytes('g', h=sf.header('g', CTYPE1='RA---TAN-SIP',
+                                             CTYPE2='DEC--TAN-SIP', A_ORDER=2,
+                                             B_ORDER=2, A_2_0=5e-4, B_0_2=5e-4)),
+     'bad_frame', products.Retry.ONCE),
+    (lambda: b'BZh9' + b'\0' * (frames_lib.MAX_COMPRESSED_BYTES + 1), 'too_large',
+     products.Retry.NEVER),
+], ids=['corrupt_bz2', 'truncated_bz2', 'other_band', 'sip_not_invertible',
+        'over_the_cap'])
+def test_a_band_that_cannot_be_used_says_how_to_retry(make, reason, retry):
+  with pytest.raises(products.CorruptBand) as error:
+    GR.decode(_bands(g=make()), FRAME)
+  assert (error.value.band, error.value.reason, error.value.retry) == (
+      'g', reason, retry)
+  assert str(error.value).startswith('003918-3-0213 band g: ')
+  assert retry.tries(6) == {'budget': 6, 'once': 2, 'never': 1}[retry.value]
+
+
+def test_any_other_decode_error_is_a_bad_frame(monkeypatch):
+  def odd(data, **kwargs):
+    raise TypeError('an astropy quirk\non two lines')
+  monkeypatch.setattr(frames_lib, 'decode_frame', odd)
+  with pytest.raises(products.CorruptBand) as error:
+    GR.decode(_bands(), FRAME)
+  assert error.value.reason == 'bad_frame'
+  assert str(error.value) == ('003918-3-0213 band g: cannot decode the frame '
+                              '(TypeError: an astropy quirk on two lines)')
+
+
+def test_a_wcs_that_fails_at_the_object_is_a_bad_frame_skip(monkeypatch):
+  decoded = GR.decode(_bands(), FRAME)
+
+  def fails(*args, **kwargs):
+    raise stamps.StampError('003918-3-0213 band g: the WCS cannot map the stamp')
+  monkeypatch.setattr(stamps, 'cut_bands', fails)
+  with pytest.raises(products.Skip) as skip:
+    GR.cut(decoded, *sf.sky(1000, 700))
+  assert skip.value.reason == 'bad_frame'
+  assert skip.value.detail.startswith('003918-3-0213 band g: ')
+
+
+@pytest.mark.parametrize('value', [3.4e38, -3.4e38, np.nan, np.inf])
+@pytest.mark.parametrize('product', [GR, products.LuptonStamps('t', 'irg', 16)],
+                         ids=['stamps', 'lupton'])
+def test_inf_or_nan_in_a_stamp_is_a_counted_skip(value, product):
+  """Pixels near float32's limit make the cubic spline overflow to inf."""
+  frames = {b: frames_lib.Frame(image=np.zeros(sf.SHAPE, np.float32),
+                                wcs=sf.wcs_of(), band=b,
+                                source=f'003918-3-0213 band {b}')
+            for b in product.bands}
+  frames['g' if 'g' in frames else 'i'].image[698:702, 998:1002] = [
+      [value, -value, value, -value]] * 4
+  with np.errstate(all='ignore'):
+    with pytest.raises(products.Skip) as skip:
+      product.cut(frames, *sf.sky(1000.4, 700.3))
+  assert skip.value.reason == 'non_finite'
+  assert skip.value.detail.startswith('003918-3-0213 band r: ')
+  assert 'stamp values are inf or NaN after resampling' in skip.value.detail
+  # Away from the extreme pixels the stamp is written.
+  assert np.isfinite(product.cut(frames, *sf.sky(1500, 300))[
+      product.model_feature].astype(np.float32)).all()
+
+
+@pytest.mark.parametrize('damage', [
+    sf.cut_in_half, sf.zero_middle,
+    lambda d: sf.cut_after_first_scan(sf.jpeg(progressive=True)),
+], ids=['cut_in_half_ffd9', 'middle_zeroed', 'progressive_first_scan_only'])
+def test_a_corrupt_jpeg_that_libjpeg_decodes_is_refused(damage):
+  data = damage(sf.jpeg())
+  PIL.Image.open(io.BytesIO(data)).load()  # libjpeg fills it with grey.
+  with pytest.raises(products.CorruptImage) as error:
+    products.SDSS.example(data)
+  assert error.value.reason == 'corrupt_image'
+  assert error.value.retry is products.Retry.BUDGET
+  assert str(error.value).startswith('does not decode as JPEG (corrupt data: ')
+
+
+def test_a_cutout_over_its_cap_is_too_large():
+  padded = sf.com_padded(sf.jpeg(), products.SDSS.max_bytes + 1)
+  PIL.Image.open(io.BytesIO(padded)).load()  # A valid JPEG, only padded.
+  with pytest.raises(products.ImageTooLarge) as error:
+    products.SDSS.example(padded)
+  assert (error.value.reason, error.value.retry) == ('too_large', products.Retry.NEVER)
+  assert str(error.value) == (
+      f'{len(padded)} bytes, more than the 524288-byte cap for a 240x240 cutout: '
+      'refusing it as too large')
+  whole = sf.com_padded(sf.jpeg(), products.SDSS.max_bytes)
+  assert products.SDSS.example(whole) == {'image': whole}
+  assert products.PS1.example(sf.jpeg(progressive=True))['image']
+
+
+def test_bad_images_keep_their_reason():
+  with pytest.raises(products.BadImage) as error:
+    products.SDSS.example(_jpeg(120))
+  assert (error.value.reason, error.value.retry) == ('bad_image', products.Retry.ONCE)

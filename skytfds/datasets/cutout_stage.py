@@ -1,9 +1,12 @@
 """Colour cutouts served as JPEG (SkyServer getjpeg, Pan-STARRS fitscut), one per object.
 
 Cutouts are fetched concurrently through the one HTTP client into the build's
-cache (atomic writes), fully decoded once to prove they are whole images, and
-stored in the dataset byte for byte as served, never re-encoded. A cutout that
-passed the download checks but does not decode is evicted and fetched again.
+cache (atomic writes), checked strictly and fully decoded once to prove they
+are whole images (`products.check_jpeg`), and stored in the dataset byte for
+byte as served, never re-encoded. A cutout that passed the download checks but
+is not a whole image is evicted and fetched again: corrupt coded data as often
+as the client retries any transient fault, a wrong image once, one over the
+size cap never.
 """
 
 import asyncio
@@ -57,7 +60,8 @@ class CutoutStage:
 
   async def _fetch_one(self, fetcher, obj) -> tuple[str, str]:
     """('', '') when the cutout is cached and whole, else (skip reason, detail)."""
-    for attempt in range(2):
+    downloads = 0
+    while True:
       try:
         data = await self.product.fetch(fetcher, obj.ra, obj.dec, self.ctx)
       except ps1.NoCoverage as e:
@@ -68,13 +72,17 @@ class CutoutStage:
         reason = 'bad_image' if e.reason in _BAD_BODY_REASONS else 'fetch_failed'
         return reason, str(e)
       try:
-        self.product.example(data)
+        # A full decode (~10 ms): in a worker thread, off the event loop.
+        await asyncio.to_thread(self.product.example, data)
         return '', ''
       except products.BadImage as e:
+        # Not a whole image: drop the cached copy and fetch it afresh as often
+        # as its kind of failure deserves (corrupt data: the retry budget).
         fetcher.evict(self.product.cache_name(obj.ra, obj.dec, self.ctx))
-        if attempt:
-          return 'bad_image', str(e)
-    raise AssertionError('unreachable')
+        downloads += 1
+        if downloads >= e.retry.tries(fetcher.max_attempts):
+          suffix = f' (gave up after {downloads} downloads)' if downloads > 1 else ''
+          return e.reason, f'{e}{suffix}'
 
   def examples(self, objects: list[catalog.CatalogObject]
                ) -> Iterator[tuple[catalog.CatalogObject, dict]]:

@@ -10,6 +10,7 @@ and the split writers read stamps back without decoding anything again.
 """
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import json
@@ -44,7 +45,11 @@ def stage_frame(
 ) -> None:
   """Decodes one frame's bands, cuts every object, writes `path` (.npz) atomically.
 
-  Raises products.CorruptBand if a band fails to decode (the caller refetches it).
+  Objects that cannot be cut (off the frame, near its edge, a WCS that cannot
+  place them, inf/NaN values) are staged as skips with their reason.
+
+  Raises products.CorruptBand if a band cannot be used (the caller refetches it
+  as often as the failure deserves, then skips the frame's objects).
   """
   decoded = product.decode(band_bytes, objects[0].frame)
   arrays, keys, skips = {}, [], {}
@@ -178,7 +183,8 @@ class FrameStage:
         report.skip(obj.key, reason, str(e))
       return
     band_bytes = dict(zip(bands, blobs))
-    for attempt in range(2):
+    downloads = collections.Counter()  # Per band: copies that failed to decode.
+    while True:
       try:
         await loop.run_in_executor(
             decoder, stage_frame, self.product, band_bytes, objs,
@@ -186,14 +192,22 @@ class FrameStage:
         report.frames_decoded += len(bands)
         return
       except products.CorruptBand as e:
-        if attempt:
-          for obj in objs:
-            report.skip(obj.key, 'corrupt_download', str(e))
-          return
-        # It passed the download checks but does not decode: evict, fetch afresh.
+        # It passed the download checks but cannot be used: drop the cached
+        # copy, and fetch it afresh as often as its kind of failure deserves
+        # (a corrupt stream: the client's whole retry budget).
         fetcher.evict(self.product.band_cache_name(frame, e.band, self.ctx))
+        downloads[e.band] += 1
+        if downloads[e.band] >= e.retry.tries(fetcher.max_attempts):
+          detail = str(e)
+          if downloads[e.band] > 1:
+            detail += f' (gave up after {downloads[e.band]} downloads)'
+          for obj in objs:
+            report.skip(obj.key, e.reason, detail)
+          return
         try:
           band_bytes[e.band] = await self.product.fetch_band(fetcher, frame, e.band, self.ctx)
+        except http.ServiceUnreachable:
+          raise
         except http.FetchError as err:
           for obj in objs:
             report.skip(obj.key, 'fetch_failed', str(err))

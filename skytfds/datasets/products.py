@@ -4,18 +4,25 @@ A product carries its own settings (bands, size, scale) and knows the whole
 path from a catalogue object to the arrays of one example:
 
 * a `CutoutProduct` (SkyServer getjpeg, Pan-STARRS fitscut) fetches one JPEG
-  per object and stores it byte for byte as served, after a full decode has
-  shown it is a whole image of the expected size;
+  per object and stores it byte for byte as served, after a strict check of
+  its coded data (`imaging.jpeg`) and a full decode have shown it is a whole
+  image of the expected size;
 * a `FrameProduct` (ugriz stamps, Lupton colour stamps) fetches the bands of
   a SAS frame once, decodes them, and cuts every object of the frame.
 
 The builders' stages (`frame_stage`, `cutout_stage`, `beam_stage`) and
 `trainers.predict` all go through these objects, so a model input is made
 exactly the way its training images were.
+
+A body that fails here says how often it is worth downloading again
+(`Retry`): damage a transfer can cause (a corrupt bz2 stream, corrupt JPEG
+data) gets the HTTP client's whole retry budget, a whole file that is wrong
+one fresh download, and one over a size cap none.
 """
 
 import abc
 import dataclasses
+import enum
 import io
 from typing import Awaitable, Mapping
 
@@ -27,6 +34,7 @@ from skytfds import survey
 from skytfds.datasets import context as context_lib
 from skytfds.imaging import color
 from skytfds.imaging import frames as frames_lib
+from skytfds.imaging import jpeg
 from skytfds.imaging import stamps
 from skytfds.services import http
 from skytfds.services import ps1
@@ -35,6 +43,20 @@ from skytfds.services import skyserver
 
 # A stamp with more of its area off the frame than this is skipped as `near_edge`.
 MAX_PADDED_FRACTION = 0.5
+# Largest cutout accepted: a 240x240 colour JPEG is 10-40 KB (its raw pixels
+# 169 KiB); anything near this is padding (COM/APP segments), not an image.
+MAX_CUTOUT_BYTES = 512 * 2**10
+
+
+class Retry(enum.Enum):
+  """How many downloads a body that failed a check deserves."""
+  BUDGET = 'budget'   # Transient damage: the HTTP client's retry budget.
+  ONCE = 'once'       # A whole but wrong file: one fresh download.
+  NEVER = 'never'     # Over a size cap: none.
+
+  def tries(self, budget: int) -> int:
+    """Downloads in all (the first included), given the client's budget."""
+    return {Retry.BUDGET: budget, Retry.ONCE: 2, Retry.NEVER: 1}[self]
 
 
 class Skip(Exception):
@@ -48,28 +70,66 @@ class Skip(Exception):
 
 class BadImage(ValueError):
   """Bytes that are not a whole JPEG of the expected size."""
+  reason = 'bad_image'
+  retry = Retry.ONCE
+
+
+class CorruptImage(BadImage):
+  """A JPEG whose coded data is damaged (libjpeg would fill it with grey)."""
+  reason = 'corrupt_image'
+  retry = Retry.BUDGET
+
+
+class ImageTooLarge(BadImage):
+  """A cutout over its product's size cap."""
+  reason = 'too_large'
+  retry = Retry.NEVER
 
 
 class CorruptBand(Exception):
-  """A fetched band file did not decode."""
+  """A fetched band file cannot be used.
 
-  def __init__(self, band: str, error: Exception):
-    super().__init__(str(error))  # FrameError names the frame and band already.
+  Attributes:
+    band: the band whose file failed.
+    error: the decoder's error (its message names the frame and band).
+    reason: the skip reason if it keeps failing ('corrupt_download',
+      'bad_frame', 'too_large').
+    retry: how many downloads it deserves.
+  """
+
+  def __init__(self, band: str, error: Exception,
+               reason: str = 'corrupt_download', retry: Retry = Retry.ONCE):
+    super().__init__(str(error))
     self.band = band
     self.error = error
+    self.reason = reason
+    self.retry = retry
 
 
-def check_jpeg(data: bytes, size: int) -> None:
-  """Raises BadImage unless `data` decodes fully as a size x size RGB JPEG."""
+def check_jpeg(data: bytes, size: int, max_bytes: int = MAX_CUTOUT_BYTES) -> None:
+  """Raises BadImage unless `data` is a whole size x size RGB JPEG.
+
+  Refuses, in this order: more than `max_bytes` (ImageTooLarge), what PIL
+  cannot open or a wrong size or colour mode (BadImage), coded data that does
+  not hold exactly the image (CorruptImage: `imaging.jpeg.verify`, which
+  catches what libjpeg only warns about), and what PIL cannot decode.
+  """
+  if len(data) > max_bytes:
+    raise ImageTooLarge(f'{len(data)} bytes, more than the {max_bytes}-byte '
+                        f'cap for a {size}x{size} cutout: refusing it as too large')
   try:
     with PIL.Image.open(io.BytesIO(data)) as image:
       if image.format != 'JPEG':
         raise BadImage(f'a {image.format} image, not JPEG')
-      image.load()  # Decodes every scan: a truncated file fails here.
       if image.size != (size, size):
         raise BadImage(f'{image.size[0]}x{image.size[1]} px, expected {size}x{size}')
       if image.mode != 'RGB':
         raise BadImage(f'colour mode {image.mode}')
+      try:
+        jpeg.verify(data)
+      except jpeg.JpegError as e:
+        raise CorruptImage(f'does not decode as JPEG (corrupt data: {e})') from e
+      image.load()  # Decodes every scan.
   except (OSError, SyntaxError, PIL.Image.DecompressionBombError) as e:
     raise BadImage(f'does not decode as JPEG ({e})') from e
 
@@ -85,11 +145,13 @@ class CutoutProduct(abc.ABC):
     name: short name, used in progress bars.
     size: cutout side in pixels.
     scale: arcsec per pixel.
+    max_bytes: the largest cutout accepted (ImageTooLarge above it).
   """
 
   name: str
   size: int
   scale: float
+  max_bytes: int = MAX_CUTOUT_BYTES
 
   @abc.abstractmethod
   def fetch(self, fetcher: http.Fetcher, ra: float, dec: float,
@@ -103,7 +165,7 @@ class CutoutProduct(abc.ABC):
 
   def example(self, data: bytes) -> dict[str, bytes]:
     """The image feature: the JPEG as served; raises BadImage if it is not whole."""
-    check_jpeg(data, self.size)
+    check_jpeg(data, self.size, self.max_bytes)
     return {'image': data}
 
 
@@ -174,24 +236,57 @@ class FrameProduct(abc.ABC):
     """Every band decoded; raises CorruptBand naming the band that failed."""
     decoded = {}
     for band in self.bands:
+      source = f'{frame.name} band {band}'
+      data = band_bytes[band]
       try:
-        decoded[band] = frames_lib.decode_frame(
-            band_bytes[band], band=band, source=f'{frame.name} band {band}')
-      except frames_lib.FrameError as e:
-        raise CorruptBand(band, e) from e
+        decoded[band] = frames_lib.decode_frame(data, band=band, source=source)
+      except Exception as e:  # pylint: disable=broad-except
+        raise _band_failure(band, source, e) from e
     return decoded
 
   def cut(self, frames: Mapping[str, frames_lib.Frame], ra: float, dec: float
           ) -> dict[str, np.ndarray]:
     """Feature arrays for the object at (ra, dec) degrees; raises Skip."""
-    stack, mask = stamps.cut_bands(
-        frames, ra, dec, self.size, bands=self.bands, reference='r')
+    try:
+      stack, mask = stamps.cut_bands(
+          frames, ra, dec, self.size, bands=self.bands, reference='r')
+    except stamps.StampError as e:
+      raise Skip('bad_frame', str(e)) from e
     padded = float(mask.mean())
     if padded >= 1.0:
       raise Skip('off_frame', f'ra={ra:.6f} dec={dec:.6f}')
     if padded > MAX_PADDED_FRACTION:
       raise Skip('near_edge', f'{padded:.0%} of the stamp is off the frame')
+    finite = np.isfinite(stack)
+    if not finite.all():
+      raise Skip('non_finite', _non_finite_detail(frames, stack, finite, self.bands))
     return self._features(stack, mask)
+
+
+def _band_failure(band: str, source: str, error: Exception) -> CorruptBand:
+  """The CorruptBand for a band file that did not decode, by how it failed."""
+  if isinstance(error, frames_lib.FrameTooLarge):
+    return CorruptBand(band, error, 'too_large', Retry.NEVER)
+  if isinstance(error, frames_lib.CorruptStream):
+    return CorruptBand(band, error, 'corrupt_download', Retry.BUDGET)
+  if isinstance(error, frames_lib.BadFrame):
+    return CorruptBand(band, error, 'bad_frame', Retry.ONCE)
+  if isinstance(error, frames_lib.FrameError):
+    return CorruptBand(band, error, 'corrupt_download', Retry.ONCE)
+  # Anything else the FITS or WCS libraries raise on odd bytes: one skip.
+  text = ' '.join(str(error).split())[:200]
+  return CorruptBand(band, frames_lib.BadFrame(
+      f'{source}: cannot decode the frame ({type(error).__name__}: {text})'),
+                     'bad_frame', Retry.ONCE)
+
+
+def _non_finite_detail(frames, stack: np.ndarray, finite: np.ndarray,
+                       bands: str) -> str:
+  bad = [b for k, b in enumerate(bands) if not finite[..., k].all()]
+  where = frames['r'].source or 'the frame'
+  return (f'{where}: {int(np.count_nonzero(~finite))} of {stack.size} stamp '
+          f'values are inf or NaN after resampling, in band {", ".join(bad)}: '
+          'frame pixels near the object are too large for float32')
 
 
 class UgrizStamps(FrameProduct):

@@ -31,6 +31,9 @@ from skytfds.imaging.stamps import align_to
 SDSS_SCALES = (2.0, 2.8, 3.9)
 SDSS_STRETCH = 1.0
 SDSS_Q = 6.0
+# Weighted fluxes are clipped here before the stretch, so that values near the
+# float32 limit (a damaged frame) saturate instead of overflowing to inf/NaN.
+_MAX_WEIGHTED = np.float32(1e30)
 
 
 def lupton_rgb(i: np.ndarray, r: np.ndarray, g: np.ndarray, *,
@@ -49,17 +52,20 @@ def lupton_rgb(i: np.ndarray, r: np.ndarray, g: np.ndarray, *,
     minimum: flux (nanomaggies) mapped to black.
 
   Returns:
-    uint8 [H, W, 3] image, same orientation as the inputs.
+    uint8 [H, W, 3] image, same orientation as the inputs. Fluxes beyond
+    float32's range saturate; NaN becomes black.
   """
   if stretch <= 0 or q <= 0:
     raise ValueError(f'stretch and q must be > 0, got stretch={stretch}, q={q}')
   if not i.shape == r.shape == g.shape:
     raise ValueError(f'i, r, g shapes differ: {i.shape}, {r.shape}, {g.shape}')
   rgb = np.empty(i.shape + (3,), np.float32)
-  for k, (band, weight) in enumerate(zip((i, r, g), scales)):
-    np.multiply(np.asarray(band, np.float32) - np.float32(minimum),
-                np.float32(weight), out=rgb[..., k])
-  np.maximum(rgb, 0, out=rgb)
+  with np.errstate(over='ignore', invalid='ignore'):
+    for k, (band, weight) in enumerate(zip((i, r, g), scales)):
+      np.multiply(np.asarray(band, np.float32) - np.float32(minimum),
+                  np.float32(weight), out=rgb[..., k])
+    np.nan_to_num(rgb, copy=False, nan=0.0)
+    np.clip(rgb, 0, _MAX_WEIGHTED, out=rgb)
   intensity = rgb.sum(axis=-1) / np.float32(3)
   # Common factor f(I) / I, f(I) = asinh(q I / stretch) / q: 1 / stretch for
   # faint pixels, logarithmic compression for bright ones.

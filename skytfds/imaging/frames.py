@@ -12,6 +12,16 @@ NaN policy: real SDSS frames contain no NaN or infinite pixels, so a frame
 that does is refused (`FrameError`) rather than silently patched: a non-finite
 pixel means damaged or foreign data, and a patched pixel would carry no flag
 into the datasets.
+
+Errors say what kind of failure they are, because each calls for something
+else: `CorruptStream` (the bz2 stream itself is damaged: a transfer fault,
+worth fetching again), `FrameTooLarge` (over a size cap: never fetched again),
+`BadFrame` (a whole file with a header value or a WCS that cannot be used)
+and plain `FrameError` (a whole file that is not an SDSS frame).
+
+Caps (a real frame file is 2.9-3.8 MB, decompresses to 12,447,360 bytes and
+has a header of 85-96 cards): MAX_COMPRESSED_BYTES, MAX_DECOMPRESSED_BYTES,
+MAX_HEADER_CARDS.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import io
+import math
 import warnings
 
 from astropy import wcs as astropy_wcs
@@ -31,6 +42,12 @@ from skytfds import survey
 FRAME_SHAPE = (1489, 2048)
 # A real frame decompresses to about 12.4 MB; anything above this is refused.
 MAX_DECOMPRESSED_BYTES = 64 * 2**20
+# bz2 cannot make 12.4 MB of pixels much bigger: a larger file is no frame.
+MAX_COMPRESSED_BYTES = 24 * 2**20
+# HDU0 header cards (80 bytes each) read before the END card; real: 85-96.
+MAX_HEADER_CARDS = 1000
+_CARD = 80
+_BLOCK = 2880
 BUNIT = 'nanomaggy'
 # Plausible pixel scales (arcsec per pixel) for a frame's WCS; SDSS is 0.396.
 _MIN_SCALE_ARCSEC = 0.05
@@ -39,6 +56,18 @@ _MAX_SCALE_ARCSEC = 5.0
 
 class FrameError(ValueError):
   """A frame's bytes cannot be used; the message names the source and why."""
+
+
+class CorruptStream(FrameError):
+  """The bz2 stream is damaged (corrupt, cut short, trailing bytes, not bz2)."""
+
+
+class FrameTooLarge(FrameError):
+  """The file is over a size cap (compressed size, header cards)."""
+
+
+class BadFrame(FrameError):
+  """A whole FITS file whose header values or WCS cannot be used."""
 
 
 @dataclasses.dataclass
@@ -50,10 +79,12 @@ class Frame:
       indexed [row, column] (FITS y, x; 0-based).
     wcs: the celestial 2-D WCS of this band (pixel x = column, y = row).
     band: 'u', 'g', 'r', 'i' or 'z', from the FILTER keyword.
+    source: the name messages give it (e.g. '003918-3-0213 band r').
   """
   image: np.ndarray
   wcs: astropy_wcs.WCS
   band: str
+  source: str = ''
 
 
 def _name(source: str) -> str:
@@ -63,7 +94,7 @@ def _name(source: str) -> str:
 def _decompress(data: bytes, source: str, max_bytes: int) -> bytes:
   """bunzip2 `data` (one or more concatenated streams), at most `max_bytes`."""
   if not data.startswith(b'BZh'):
-    raise FrameError(
+    raise CorruptStream(
         f'{_name(source)}: not a bz2 stream (starts with {bytes(data[:8])!r}); '
         'expected the bytes of a frame-*.fits.bz2 file: delete the cached copy '
         'and fetch it again')
@@ -74,8 +105,8 @@ def _decompress(data: bytes, source: str, max_bytes: int) -> bytes:
     decompressor = bz2.BZ2Decompressor()
     try:
       out = decompressor.decompress(remaining, max_length=max_bytes - total + 1)
-    except OSError as e:
-      raise FrameError(
+    except (OSError, EOFError) as e:
+      raise CorruptStream(
           f'{_name(source)}: corrupt bz2 data ({e}) after {total} decompressed '
           'bytes: delete the cached copy and fetch it again') from None
     total += len(out)
@@ -86,7 +117,7 @@ def _decompress(data: bytes, source: str, max_bytes: int) -> bytes:
           'SDSS frame')
     chunks.append(out)
     if not decompressor.eof:
-      raise FrameError(
+      raise CorruptStream(
           f'{_name(source)}: truncated bz2 stream: {len(data)} compressed '
           'bytes end before the end-of-stream marker ('
           f'{total} bytes decompressed): the download was cut short; delete '
@@ -95,20 +126,35 @@ def _decompress(data: bytes, source: str, max_bytes: int) -> bytes:
     if not remaining:
       break
     if not remaining.startswith(b'BZh'):
-      raise FrameError(
+      raise CorruptStream(
           f'{_name(source)}: {len(remaining)} trailing bytes after the bz2 '
           f'stream (starting {bytes(remaining[:8])!r}): delete the cached copy '
           'and fetch it again')
   return chunks[0] if len(chunks) == 1 else b''.join(chunks)
 
 
-def _parse_header(raw: bytes, source: str) -> tuple[fits.Header, int]:
+def _header_end(raw: bytes, source: str, max_cards: int) -> int:
+  """The offset of HDU0's data: past its END card, padded to 2880 bytes."""
+  limit = min(len(raw), max_cards * _CARD)
+  for pos in range(0, limit, _CARD):
+    if raw[pos:pos + 8] == b'END     ':
+      return -(-(pos + _CARD) // _BLOCK) * _BLOCK
+  if limit < max_cards * _CARD:
+    raise FrameError(f'{_name(source)}: FITS header of HDU0 has no END card '
+                     f'in its {len(raw)} bytes')
+  raise FrameTooLarge(
+      f'{_name(source)}: HDU0 header has more than {max_cards} cards (a real '
+      'frame has about 90): refusing it as too large')
+
+
+def _parse_header(raw: bytes, source: str,
+                  max_cards: int) -> tuple[fits.Header, int]:
   """Parses the HDU0 header; returns it and the byte offset of its data."""
   if not raw.startswith(b'SIMPLE  ='):
     raise FrameError(
         f'{_name(source)}: not a FITS file (decompressed data starts with '
         f'{bytes(raw[:16])!r}, expected "SIMPLE  =")')
-  stream = io.BytesIO(raw)
+  stream = io.BytesIO(raw[:_header_end(raw, source, max_cards)])
   try:
     with warnings.catch_warnings():
       warnings.simplefilter('ignore')
@@ -134,6 +180,46 @@ def _check_image_header(header: fits.Header, source: str) -> None:
         f"{_name(source)}: BUNIT is {bunit or '(missing)'!r}, expected "
         f"'{BUNIT}': only calibrated frame-*.fits files (nanomaggies) are "
         'supported, not raw fpC/idR images')
+
+
+def _scaling(header: fits.Header, source: str) -> tuple[float, float]:
+  """(BSCALE, BZERO): finite numbers, BSCALE nonzero; BadFrame otherwise."""
+  values = []
+  for key, default in (('BSCALE', 1.0), ('BZERO', 0.0)):
+    value = header.get(key, default)
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or
+        not math.isfinite(value) or (key == 'BSCALE' and value == 0)):
+      raise BadFrame(
+          f'{_name(source)}: {key} = {value!r} in HDU0 header: expected a '
+          f'finite number{" other than 0" if key == "BSCALE" else ""} '
+          '(the pixels cannot be scaled)')
+    values.append(float(value))
+  return values[0], values[1]
+
+
+def _check_inverse(wcs: astropy_wcs.WCS, source: str) -> None:
+  """BadFrame unless sky -> pixel inverts the WCS at the frame's edges and centre."""
+  rows, cols = FRAME_SHAPE
+  x = np.array([0, cols - 1, 0, cols - 1, (cols - 1) / 2, 0, cols - 1,
+                (cols - 1) / 2, (cols - 1) / 2], np.float64)
+  y = np.array([0, 0, rows - 1, rows - 1, (rows - 1) / 2, (rows - 1) / 2,
+                (rows - 1) / 2, 0, rows - 1], np.float64)
+  try:
+    with warnings.catch_warnings(), np.errstate(all='ignore'):
+      warnings.simplefilter('ignore')
+      ra, dec = wcs.all_pix2world(x, y, 0)
+      back_x, back_y = wcs.all_world2pix(ra, dec, 0)
+  except Exception as e:  # pylint: disable=broad-except
+    # NoConvergence, wcslib's own errors, ValueError...: one line, one reason.
+    raise BadFrame(
+        f'{_name(source)}: the WCS of HDU0 cannot be inverted on the frame '
+        f'({type(e).__name__}: {" ".join(str(e).split())[:200]})') from None
+  error = np.hypot(back_x - x, back_y - y)
+  if not np.all(error < 0.01):  # NaN (no solution) fails too.
+    worst = float(np.max(np.where(np.isfinite(error), error, np.inf)))
+    raise BadFrame(
+        f'{_name(source)}: the WCS of HDU0 does not invert on the frame (sky '
+        f'to pixel misses the pixel by up to {worst:.3g} px)')
 
 
 def _band_of(header: fits.Header, band: str | None, source: str) -> str:
@@ -185,7 +271,9 @@ def _celestial_wcs(header: fits.Header, source: str) -> astropy_wcs.WCS:
 
 def decode_frame(data: bytes | bytearray | memoryview, *,
                  band: str | None = None, source: str = '',
-                 max_bytes: int = MAX_DECOMPRESSED_BYTES) -> Frame:
+                 max_bytes: int = MAX_DECOMPRESSED_BYTES,
+                 max_compressed_bytes: int = MAX_COMPRESSED_BYTES,
+                 max_header_cards: int = MAX_HEADER_CARDS) -> Frame:
   """Decodes the bytes of an SDSS `frame-<band>-*.fits.bz2` file.
 
   Args:
@@ -193,24 +281,36 @@ def decode_frame(data: bytes | bytearray | memoryview, *,
     band: the band expected ('u'..'z'); refused if FILTER differs. None: any.
     source: a name for messages (URL or path).
     max_bytes: refuse data that decompresses to more than this (bz2 bombs).
+    max_compressed_bytes: refuse compressed data larger than this.
+    max_header_cards: refuse an HDU0 header of more cards than this.
 
   Returns:
     The frame: float32 [1489, 2048] image in nanomaggies, its celestial WCS
     and its band.
 
   Raises:
-    FrameError: with a one-line message naming `source`, for truncated,
-      corrupt or non-bz2 data, data over the cap, non-FITS data, a wrong
-      shape or type, a missing or non-celestial WCS, BUNIT other than
-      nanomaggy, a FILTER other than `band`, or non-finite pixels.
+    FrameError: with a one-line message naming `source`, for non-FITS data,
+      a wrong shape or type, a missing or non-celestial WCS, BUNIT other than
+      nanomaggy, a FILTER other than `band`, data over the decompressed cap
+      or non-finite pixels; as its subclass CorruptStream for truncated,
+      corrupt or non-bz2 data, FrameTooLarge for a file or header over its
+      cap, BadFrame for BSCALE/BZERO that are not finite numbers or a WCS
+      that cannot be inverted on the frame.
   """
   if isinstance(data, memoryview):
     data = data.tobytes()
+  if len(data) > max_compressed_bytes:
+    raise FrameTooLarge(
+        f'{_name(source)}: {len(data)} compressed bytes, more than the '
+        f'{max_compressed_bytes}-byte cap (a real frame file is about 3 MB): '
+        'refusing it as too large')
   raw = _decompress(data, source, max_bytes)
-  header, offset = _parse_header(raw, source)
+  header, offset = _parse_header(raw, source, max_header_cards)
   _check_image_header(header, source)
   found_band = _band_of(header, band, source)
   wcs = _celestial_wcs(header, source)
+  _check_inverse(wcs, source)
+  bscale, bzero = _scaling(header, source)
   count = FRAME_SHAPE[0] * FRAME_SHAPE[1]
   if len(raw) < offset + 4 * count:
     raise FrameError(
@@ -219,8 +319,6 @@ def decode_frame(data: bytes | bytearray | memoryview, *,
   # One copy: big-endian FITS -> native float32 (writable, owns its memory).
   image = np.frombuffer(raw, dtype='>f4', count=count, offset=offset).astype(
       np.float32).reshape(FRAME_SHAPE)
-  bscale = float(header.get('BSCALE', 1.0))
-  bzero = float(header.get('BZERO', 0.0))
   if bscale != 1.0:
     image *= np.float32(bscale)
   if bzero != 0.0:
@@ -231,4 +329,4 @@ def decode_frame(data: bytes | bytearray | memoryview, *,
     raise FrameError(
         f'{_name(source)}: {bad} NaN or infinite pixels in HDU0; real SDSS '
         'frames have none: the file is damaged or not an SDSS frame')
-  return Frame(image=image, wcs=wcs, band=found_band)
+  return Frame(image=image, wcs=wcs, band=found_band, source=source)

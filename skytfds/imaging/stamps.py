@@ -28,6 +28,10 @@ one half-size away, and applied as the resulting local affine map (TAN-to-TAN
 between bands is affine to ~1e-4 px over a whole frame); if the affine map
 misses the exact one by more than 0.01 px at the stamp corners (a WCS with
 distortion terms), every pixel is mapped exactly instead.
+
+A WCS that cannot map the stamp (a distortion that sky-to-pixel cannot invert:
+astropy's NoConvergence, or any wcslib error) raises `StampError`, naming the
+frame's band; values are never guessed.
 """
 
 from __future__ import annotations
@@ -45,6 +49,17 @@ from skytfds.imaging.frames import Frame
 _MARGIN = 8
 # Largest error (pixels) accepted from the affine band-to-band pixel map.
 _AFFINE_TOLERANCE_PX = 0.01
+
+
+class StampError(ValueError):
+  """A band's WCS cannot map a stamp; the message names the frame and band."""
+
+
+def _wcs_failure(frame: Frame, error: Exception) -> StampError:
+  name = frame.source or f'band {frame.band}'
+  text = ' '.join(str(error).split())[:200]
+  return StampError(f'{name}: the WCS cannot map the stamp '
+                    f'({type(error).__name__}: {text})')
 
 
 def _check_size(size: int) -> int:
@@ -97,6 +112,14 @@ def _sky_to_pixel(wcs: astropy_wcs.WCS, ra, dec) -> tuple[np.ndarray,
   x, y = wcs.all_world2pix(np.asarray(ra, np.float64),
                            np.asarray(dec, np.float64), 0)
   return np.asarray(x), np.asarray(y)
+
+
+def _frame_pixels(frame: Frame, ra, dec) -> tuple[np.ndarray, np.ndarray]:
+  """`_sky_to_pixel` through a frame's WCS; StampError if the WCS fails."""
+  try:
+    return _sky_to_pixel(frame.wcs, ra, dec)
+  except Exception as e:  # pylint: disable=broad-except
+    raise _wcs_failure(frame, e) from None  # NoConvergence, wcslib errors...
 
 
 def _transform(src: astropy_wcs.WCS, dst: astropy_wcs.WCS, x: np.ndarray,
@@ -153,7 +176,7 @@ def cut_stamp(frame: Frame, ra: float, dec: float,
     exactly at stamp pixel ((size - 1) / 2, (size - 1) / 2).
   """
   size = _check_size(size)
-  x, y = _sky_to_pixel(frame.wcs, ra, dec)
+  x, y = _frame_pixels(frame, ra, dec)
   offsets = _offsets(size)
   rows = np.broadcast_to(float(y) + offsets[:, None], (size, size))
   cols = np.broadcast_to(float(x) + offsets[None, :], (size, size))
@@ -175,7 +198,7 @@ def cut_stamps(frame: Frame, ra: Sequence[float] | np.ndarray,
     (float32 [N, size, size] stamps, bool [N, size, size] masks).
   """
   size = _check_size(size)
-  xs, ys = _sky_to_pixel(frame.wcs, np.atleast_1d(ra), np.atleast_1d(dec))
+  xs, ys = _frame_pixels(frame, np.atleast_1d(ra), np.atleast_1d(dec))
   offsets = _offsets(size)
   stamps = np.zeros((len(xs), size, size), np.float32)
   masks = np.ones((len(xs), size, size), bool)
@@ -216,10 +239,13 @@ def cut_bands(frames: Mapping[str, Frame], ra: float, dec: float, size: int,
   Returns:
     (float32 [size, size, len(bands)] nanomaggies per pixel, bool mask
     [size, size] True where any band is off its frame and padded with 0).
+
+  Raises:
+    StampError: a band's WCS cannot map the stamp (named in the message).
   """
   size = _check_size(size)
   ref = _frame_of(frames, reference)
-  x0, y0 = (float(v) for v in _sky_to_pixel(ref.wcs, ra, dec))
+  x0, y0 = (float(v) for v in _frame_pixels(ref, ra, dec))
   offsets = _offsets(size)
   rows = np.broadcast_to(y0 + offsets[:, None], (size, size))
   cols = np.broadcast_to(x0 + offsets[None, :], (size, size))
@@ -231,8 +257,11 @@ def cut_bands(frames: Mapping[str, Frame], ra: float, dec: float, size: int,
     if frame is ref:
       band_rows, band_cols = rows, cols
     else:
-      band_cols, band_rows = _map_grid(ref.wcs, frame.wcs, x0, y0, half, half,
-                                       cols, rows)
+      try:
+        band_cols, band_rows = _map_grid(ref.wcs, frame.wcs, x0, y0, half,
+                                         half, cols, rows)
+      except Exception as e:  # pylint: disable=broad-except
+        raise _wcs_failure(frame, e) from None
     stack[..., k], band_mask = _sample(frame.image, band_rows, band_cols)
     mask |= band_mask
   return stack, mask
