@@ -106,10 +106,13 @@ def _select(ctx: context_lib.BuildContext, per_class: int, how: str,
 
   async def select():
     async with http.Fetcher(ctx.cache_dir, max_concurrency=ctx.max_concurrency) as f:
-      return await selection.select_objects(f, per_class=per_class,
-                                            release=ctx.release, selection=how)
+      got = await selection.select_objects(f, per_class=per_class,
+                                           release=ctx.release, selection=how)
+      return got, f.stats
 
-  selected = http.run(select())
+  selected, stats = http.run(select())
+  report.emulated.update(stats.emulated)
+  report.requests += stats.requests
   objects = selected.catalog
   report.source = http.redact_url(objects.source)
   report.selection = selected.selection

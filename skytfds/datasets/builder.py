@@ -94,6 +94,10 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     started = build_lib.Build.start(self.PRODUCT, ctx, config.per_class,
                                     config.selection, self.report)
     self.report.provenance['skytfds_version'] = version.version()
+    self.report.provenance['simulated'] = self.report.simulated()
+    emulated = {**self.report.emulated, **self.report.fetch.get('emulated', {})}
+    if emulated:
+      self.report.provenance['emulator'] = emulated
     self.info.metadata['provenance'] = dict(self.report.provenance)
     return started
 

@@ -60,6 +60,18 @@ class BuildReport:
   # Where the data came from (also DatasetInfo.metadata['provenance']):
   # skytfds version, services, release, selection, the catalogue, simulated.
   provenance: dict = dataclasses.field(default_factory=dict)
+  # Origins that said they are the bundled emulator, and requests made, over
+  # the selection and the stage (see `simulated`).
+  emulated: dict = dataclasses.field(default_factory=dict)
+  requests: int = 0
+
+  def simulated(self) -> bool | None:
+    """True: some answer came from the bundled emulator; False: requests were
+    made and none did; None: nothing was requested (all from the caches)."""
+    emulated = {**self.emulated, **self.fetch.get('emulated', {})}
+    if emulated:
+      return True
+    return False if self.requests + self.fetch.get('requests', 0) else None
 
   def skip(self, key: str, reason: str, detail: str = '') -> None:
     """Counts one object as skipped for `reason` (one of SKIP_REASONS)."""

@@ -288,6 +288,7 @@ def make_app(sky: Any, *, cache_dir: str | os.PathLike | None = None,
   app = web.Application(middlewares=[emulator.middleware],
                         client_max_size=2 * 2**20)
   app[EMULATOR_KEY] = emulator
+  app.on_response_prepare.append(_say_who_answers(sky))
   app.on_startup.append(emulator.start)
   app.on_cleanup.append(emulator.stop)
   for service in (sqlsearch, imgcutout, sas, ps1):
@@ -299,6 +300,24 @@ def make_app(sky: Any, *, cache_dir: str | os.PathLike | None = None,
 
 # ----------------------------------------------------------------------------
 # Running in a background thread (tests, demo).
+
+
+# Every answer says it comes from this emulator, not from SDSS or STScI, so a
+# dataset built from it records that its data is simulated (the client notes
+# the header in its fetch statistics). The real services send no such header.
+EMULATOR_HEADER = 'X-Skytfds-Emulator'
+
+
+def _say_who_answers(sky: Any) -> Callable[..., Any]:
+  said = (f'skytfds emulator; simulated sky, seed '
+          f'{getattr(sky, "seed", "?")}')
+
+  async def on_response_prepare(request: web.Request,
+                                response: web.StreamResponse) -> None:
+    del request
+    response.headers[EMULATOR_HEADER] = said
+
+  return on_response_prepare
 
 
 class EmulatorThread:

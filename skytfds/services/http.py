@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 import concurrent.futures
 import dataclasses
 import os
@@ -73,6 +74,16 @@ __all__ = [
 ]
 
 T = TypeVar('T')
+
+# The header by which skytfds' bundled emulator says so about itself in every
+# answer; the real services never send it. Recorded in FetchStats.emulated, so
+# a dataset's provenance says whether its data is simulated.
+EMULATOR_HEADER = 'X-Skytfds-Emulator'
+
+
+def _origin(url: str) -> str:
+  parts = urllib.parse.urlsplit(url)
+  return f'{parts.scheme}://{parts.hostname}:{parts.port or ""}'.rstrip(':')
 
 # Longest wait before retrying a refused connection: refused is fast to
 # confirm (a stopped server), so a few quick tries decide it; don't linger.
@@ -195,12 +206,26 @@ class Fetcher:
       # TLS verification stays at aiohttp's default (on); it is never disabled.
       self._session = aiohttp.ClientSession(
           connector=connector,
+          trace_configs=[self._emulator_trace()],
           headers={'User-Agent': self.user_agent},
           timeout=aiohttp.ClientTimeout(total=self.timeout_s),
           raise_for_status=False,
           trust_env=True,
       )
     return self._session
+
+  def _emulator_trace(self) -> aiohttp.TraceConfig:
+    """Notes every origin whose answers carry EMULATOR_HEADER (provenance)."""
+    trace = aiohttp.TraceConfig()
+
+    async def on_request_end(session, context, params) -> None:
+      del session, context
+      said = params.response.headers.get(EMULATOR_HEADER)
+      if said:
+        self.stats.emulated[_origin(str(params.url))] = said[:200]
+
+    trace.on_request_end.append(on_request_end)
+    return trace
 
   async def aclose(self) -> None:
     """Cancels shared in-flight fetches and closes the HTTP session."""

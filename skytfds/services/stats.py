@@ -25,6 +25,9 @@ class FetchStats:
       429/503, the per-host rate cap), summed over fetches.
     host_pauses: times a host was paused for all fetches.
     by_reason: failed attempts counted per reason word.
+    emulated: origins (scheme://host:port) whose answers said they come from
+      skytfds' bundled emulator (the `X-Skytfds-Emulator` header), with what
+      the header said; empty for the real services.
   """
   requests: int = 0
   bytes_fetched: int = 0
@@ -38,10 +41,12 @@ class FetchStats:
   host_pauses: int = 0
   by_reason: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
+  emulated: dict = dataclasses.field(default_factory=dict)
 
   def as_dict(self) -> dict[str, Any]:
     out = dataclasses.asdict(self)
     out['waited_s'] = round(self.waited_s, 3)
     out['paused_s'] = round(self.paused_s, 3)
     out['by_reason'] = dict(sorted(self.by_reason.items()))
+    out['emulated'] = dict(sorted(self.emulated.items()))
     return out
