@@ -89,6 +89,23 @@ def frame_bytes(band: str = 'r', pixels: np.ndarray | None = None,
   return bz2.compress(fits_bytes(pixels, h if h is not None else header(band)), 1)
 
 
+def frame_bytes_as_given(h: fits.Header, pixels: np.ndarray | None = None) -> bytes:
+  """A frame file whose HDU0 header holds `h`'s cards exactly as given
+  (astropy's writer would replace an odd BSCALE or BZERO by its own)."""
+  full = fits.Header([('SIMPLE', True), ('BITPIX', -32), ('NAXIS', 2),
+                      ('NAXIS1', SHAPE[1]), ('NAXIS2', SHAPE[0])])
+  full.extend(h, strip=False)
+  pixels = np.zeros(SHAPE, np.float32) if pixels is None else pixels
+  raw = full.tostring(endcard=True, padding=True).encode()
+  return bz2.compress(raw + pixels.astype('>f4').tobytes(), 1)
+
+
+def sip_header(band: str = 'r', strength: float = 5e-4) -> fits.Header:
+  """A TAN-SIP header whose distortion sky -> pixel cannot invert off-centre."""
+  return header(band, CTYPE1='RA---TAN-SIP', CTYPE2='DEC--TAN-SIP', A_ORDER=2,
+                B_ORDER=2, A_2_0=strength, B_0_2=strength)
+
+
 def corrupt_bz2(data: bytes) -> bytes:
   """Stream header and end-of-stream marker kept, garbage between (as the
   emulator's corrupt_bz2 fault): passes the download checks, fails to decode."""
