@@ -109,10 +109,11 @@ class CorruptBand(Exception):
 def check_jpeg(data: bytes, size: int, max_bytes: int = MAX_CUTOUT_BYTES) -> None:
   """Raises BadImage unless `data` is a whole size x size RGB JPEG.
 
-  Refuses, in this order: more than `max_bytes` (ImageTooLarge), what PIL
-  cannot open or a wrong size or colour mode (BadImage), coded data that does
-  not hold exactly the image (CorruptImage: `imaging.jpeg.verify`, which
-  catches what libjpeg only warns about), and what PIL cannot decode.
+  Refuses, in this order: more than `max_bytes` (ImageTooLarge), another
+  format, a wrong size or colour mode, more pixels than PIL's cap (BadImage),
+  coded data that does not hold exactly the image (CorruptImage:
+  `imaging.jpeg.verify`, which catches what libjpeg only warns about), and
+  what PIL cannot open or decode (CorruptImage).
   """
   if len(data) > max_bytes:
     raise ImageTooLarge(f'{len(data)} bytes, more than the {max_bytes}-byte '
@@ -130,8 +131,10 @@ def check_jpeg(data: bytes, size: int, max_bytes: int = MAX_CUTOUT_BYTES) -> Non
       except jpeg.JpegError as e:
         raise CorruptImage(f'does not decode as JPEG (corrupt data: {e})') from e
       image.load()  # Decodes every scan.
-  except (OSError, SyntaxError, PIL.Image.DecompressionBombError) as e:
+  except PIL.Image.DecompressionBombError as e:
     raise BadImage(f'does not decode as JPEG ({e})') from e
+  except (OSError, SyntaxError) as e:  # Damaged bytes: as corrupt as above.
+    raise CorruptImage(f'does not decode as JPEG ({e})') from e
 
 
 # -- cutouts ------------------------------------------------------------------
