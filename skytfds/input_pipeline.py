@@ -107,6 +107,39 @@ def image_feature(builder: tfds.core.DatasetBuilder) -> str:
           else IMAGE_FEATURE)
 
 
+def provenance(builder: tfds.core.DatasetBuilder) -> dict[str, Any]:
+  """Where a skytfds dataset came from (its DatasetInfo metadata); {} if unknown."""
+  metadata = builder.info.metadata
+  return dict(metadata.get('provenance') or {}) if metadata else {}
+
+
+def data_source(builder: tfds.core.DatasetBuilder) -> str:
+  """A few words for reports: 'simulated (skytfds emulator)', 'SDSS services',
+  with ', user catalogue' for a SKYTFDS_CATALOG build; 'unknown' when the
+  dataset recorded no provenance (or every byte came from a cache)."""
+  recorded = provenance(builder)
+  simulated = recorded.get('simulated')
+  words = {True: 'simulated (skytfds emulator)',
+           False: 'real services'}.get(simulated, 'unknown source')
+  if recorded.get('selection') == 'catalogue':
+    words += ', user catalogue'
+  return words
+
+
+def require_splits(builder: tfds.core.DatasetBuilder,
+                   splits: tuple[str, ...]) -> None:
+  """Refuses, in words, a dataset that lacks a split a trainer needs."""
+  missing = [s for s in splits if s not in builder.info.splits]
+  if missing:
+    have = {s: builder.info.splits[s].num_examples for s in builder.info.splits}
+    raise DatasetError(
+        f'dataset {builder.info.full_name} has no {" or ".join(missing)} '
+        f'split (it has {have}): its catalogue was too small to fill every '
+        'split (about 80/10/10 by object key). Training needs train, '
+        'validation and test: rebuild it from a catalogue of at least ~50 '
+        'objects.')
+
+
 def class_names(builder: tfds.core.DatasetBuilder) -> list[str]:
   return list(builder.info.features[LABEL_FEATURE].names)
 

@@ -98,8 +98,12 @@ class FakeSdssCutouts(tfds.core.GeneratorBasedBuilder):
     features = _common_features()
     features['image'] = tfds.features.Image(
         shape=(None, None, 3), encoding_format='jpeg')
+    # As a build against the emulator records it (datasets/builder.py).
     return tfds.core.DatasetInfo(builder=self,
-        features=tfds.features.FeaturesDict(features))
+        features=tfds.features.FeaturesDict(features),
+        metadata=tfds.core.MetadataDict(provenance={
+            'simulated': True, 'selection': 'spread',
+            'services': {'skyserver': 'http://127.0.0.1:1'}}))
 
   def _split_generators(self, dl_manager):
     return {split: self._generate_examples(split) for split in SPLIT_SIZES}

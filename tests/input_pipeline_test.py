@@ -1,6 +1,7 @@
 """input_pipeline: stamps and images to model inputs, and clear errors."""
 
 import io
+from unittest import mock
 
 import numpy as np
 import PIL.Image
@@ -86,3 +87,14 @@ def test_a_misspelt_dataset_names_the_datasets_and_no_build_command(tmp_path):
   assert message.startswith("dataset 'sdss_cutout/tiny' is unknown")
   assert 'sdss_filters, sdss_rgb, sdss_cutouts, ps1_cutouts' in message
   assert 'tfds build' not in message
+
+
+def test_a_dataset_without_validation_is_refused_in_words():
+  builder = mock.Mock()
+  builder.info.full_name = 'sdss_cutouts/custom/1.0.0'
+  builder.info.splits = {'train': mock.Mock(num_examples=3)}
+  with pytest.raises(input_pipeline.DatasetError) as error:
+    input_pipeline.require_splits(builder, ('train', 'validation', 'test'))
+  assert str(error.value).startswith(
+      'dataset sdss_cutouts/custom/1.0.0 has no validation or test split (it '
+      "has {'train': 3}): its catalogue was too small to fill every split")

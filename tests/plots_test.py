@@ -15,3 +15,17 @@ def test_history_epochs_are_whole_numbers_on_a_short_run():
       assert ticks and all(float(t).is_integer() for t in ticks), ticks
   finally:
     plt.close(figure)
+
+
+def test_titles_say_where_the_data_came_from():
+  result = {'model': 'mobilenet', 'dataset': 'sdss_cutouts/tiny',
+            'data_source': 'simulated (skytfds emulator)'}
+  title = plots.run_title(result)
+  assert title == 'mobilenet on sdss_cutouts/tiny (simulated (skytfds emulator))'
+  history = [{'epoch': 1, 'stage': 'head', 'accuracy': 0.5, 'loss': 1.0,
+              'val_accuracy': 0.5, 'val_loss': 1.0}]
+  figure = plots.history_figure(history, title)
+  try:
+    assert figure._suptitle.get_text() == title  # pylint: disable=protected-access
+  finally:
+    plt.close(figure)

@@ -94,6 +94,9 @@ def test_run_writes_metrics_model_and_plots(cached_run):
   for key in ('wall_time_s', 'train_images_per_s', 'flags', 'precision'):
     assert saved[key] is not None, key
   assert saved['flags']['model'] == 'mobilenet'
+  # Emulator-built data says so in the metrics (and the plots' titles).
+  assert saved['data_source'] == 'simulated (skytfds emulator)'
+  assert saved['provenance']['simulated'] is True
   assert saved['cache_features'] is True
   assert saved['calibration'] == 'batch_norm'
   assert saved['calibrated_layers'] == 27
@@ -500,10 +503,11 @@ def test_results_table_lists_each_run_of_a_config(cached_run, tmp_path):
   assert lines[2].startswith('| mobilenet | fake_sdss_cutouts |')
   assert lines[3].startswith('| vgg16 | fake_sdss_cutouts |')
   cells = [c.strip() for c in lines[2].strip('|').split('|')]
-  assert cells[2] == '/'.join(str(fake_datasets.SPLIT_SIZES[s])
+  assert cells[2] == 'simulated (skytfds emulator)'
+  assert cells[3] == '/'.join(str(fake_datasets.SPLIT_SIZES[s])
                               for s in ('train', 'validation', 'test'))
-  assert float(cells[4]) == pytest.approx(result['test']['accuracy'], abs=1e-3)
-  assert float(cells[5]) == pytest.approx(result['test']['macro_f1'], abs=1e-3)
+  assert float(cells[5]) == pytest.approx(result['test']['accuracy'], abs=1e-3)
+  assert float(cells[6]) == pytest.approx(result['test']['macro_f1'], abs=1e-3)
   # Another config's runs are left out.
   assert len(results_table.table(runs, config='small').splitlines()) == 2
 

@@ -16,9 +16,10 @@ from typing import Any
 
 MODEL_ORDER = ('mobilenet', 'resnet50', 'xception', 'vgg16')
 DATASET_ORDER = ('sdss_filters', 'sdss_rgb', 'sdss_cutouts', 'ps1_cutouts')
-HEADER = ('| model | dataset | images (train/val/test) | validation accuracy | '
-          'test accuracy | test macro-F1 | backbone pass (s) | head fit (s) |\n'
-          '|---|---|---|---|---|---|---|---|')
+HEADER = ('| model | dataset | data | images (train/val/test) | '
+          'validation accuracy | test accuracy | test macro-F1 | '
+          'backbone pass (s) | head fit (s) |\n'
+          '|---|---|---|---|---|---|---|---|---|')
 
 
 def _order(name: str, known: tuple[str, ...]) -> tuple[int, str]:
@@ -56,7 +57,8 @@ def table(runs: pathlib.Path, config: str | None = None) -> str:
     images = '/'.join(str(counts.get(s, '?'))
                       for s in ('train', 'validation', 'test'))
     lines.append(
-        f'| {m["model"]} | {m["dataset"]} | {images} | '
+        f'| {m["model"]} | {m["dataset"]} | '
+        f'{m.get("data_source", "unknown source")} | {images} | '
         f'{m["validation"]["accuracy"]:.3f} | {m["test"]["accuracy"]:.3f} | '
         f'{m["test"]["macro_f1"]:.3f} | {_seconds(m)} | '
         f'{m.get("train_time_s") or 0.0:.0f} |')

@@ -14,24 +14,27 @@ from trainers import run_files  # noqa: E402
 
 
 def plot_history(history: Sequence[Mapping[str, Any]],
-                 path: str | os.PathLike) -> None:
+                 path: str | os.PathLike, title: str = '') -> None:
   """Accuracy and loss per epoch, train vs validation, stages marked.
 
   Args:
     history: one row per epoch: 'epoch' (1-based, over all stages), 'stage',
       'accuracy', 'loss', 'val_accuracy', 'val_loss'.
     path: the PNG to write.
+    title: above both panels (the run: model, dataset, where its data came
+      from).
   """
-  figure = history_figure(history)
+  figure = history_figure(history, title)
   figure.savefig(os.fspath(path), dpi=100)
   plt.close(figure)
 
 
-def history_figure(history: Sequence[Mapping[str, Any]]) -> 'plt.Figure':
+def history_figure(history: Sequence[Mapping[str, Any]],
+                   title: str = '') -> 'plt.Figure':
   """The figure of `plot_history`; epochs are whole numbers on its x axes."""
   figure, axes = plt.subplots(1, 2, figsize=(10, 4))
   epochs = [row['epoch'] for row in history]
-  for axis, key, title in ((axes[0], 'accuracy', 'Accuracy'),
+  for axis, key, panel in ((axes[0], 'accuracy', 'Accuracy'),
                            (axes[1], 'loss', 'Loss')):
     for prefix, label in (('', 'train'), ('val_', 'validation')):
       values = [row.get(prefix + key, np.nan) for row in history]
@@ -42,17 +45,19 @@ def history_figure(history: Sequence[Mapping[str, Any]]) -> 'plt.Figure':
         axis.axvline(epochs[i] - 0.5, color='grey', linestyle='--')
         axis.text(epochs[i] - 0.45, axis.get_ylim()[1], stages[i],
                   va='top', fontsize=8, color='grey')
-    axis.set_title(title)
+    axis.set_title(panel)
     axis.set_xlabel('epoch')
     axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axis.grid(alpha=0.3)
     axis.legend()
+  if title:
+    figure.suptitle(title, fontsize=10)
   figure.tight_layout()
   return figure
 
 
 def plot_confusion(reports: Mapping[str, Mapping[str, Any]],
-                   path: str | os.PathLike) -> None:
+                   path: str | os.PathLike, title: str = '') -> None:
   """One confusion matrix per titled report (metrics.classification_report).
 
   Cells show counts; colour is the fraction of the true class (row).
@@ -74,6 +79,8 @@ def plot_confusion(reports: Mapping[str, Mapping[str, Any]],
     axis.set_ylabel('true')
     axis.set_title(f'{title}\naccuracy {report["accuracy"]:.3f}, '
                    f'macro-F1 {report["macro_f1"]:.3f}', fontsize=9)
+  if title:
+    figure.suptitle(title, fontsize=10)
   figure.tight_layout()
   figure.savefig(os.fspath(path), dpi=100)
   plt.close(figure)
@@ -83,6 +90,15 @@ def write_run_plots(workdir: str | os.PathLike, result: Mapping[str, Any]
                     ) -> None:
   """history.png and confusion.png of a workdir from its metrics.json values."""
   workdir = pathlib.Path(workdir)
+  title = run_title(result)
   if result.get('history'):
-    plot_history(result['history'], workdir / run_files.HISTORY_PLOT)
-  plot_confusion(result['evaluations'], workdir / run_files.CONFUSION_PLOT)
+    plot_history(result['history'], workdir / run_files.HISTORY_PLOT, title)
+  plot_confusion(result['evaluations'], workdir / run_files.CONFUSION_PLOT,
+                 title)
+
+
+def run_title(result: Mapping[str, Any]) -> str:
+  """'mobilenet on sdss_cutouts/tiny (simulated (skytfds emulator))'."""
+  source = result.get('data_source')
+  return (f'{result.get("model", "?")} on {result.get("dataset", "?")}'
+          + (f' ({source})' if source else ''))

@@ -313,6 +313,7 @@ def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
   # First: MultiWorkerMirroredStrategy must exist before other TF operations.
   strategy = make_strategy(config.strategy)
   builder = input_pipeline.get_builder(config.dataset, config.data_dir)
+  input_pipeline.require_splits(builder, SPLITS)
   models.get_backbone(config.model)
   if config.batch_size <= 0:
     raise trainer_flags.RunError(
@@ -356,6 +357,8 @@ def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
                    reports=reports, counts=counts, cache=head.cache,
                    calibration=calibration,
                    wall_time_s=time.perf_counter() - start)
+  result['data_source'] = input_pipeline.data_source(builder)
+  result['provenance'] = input_pipeline.provenance(builder)
   run_files.write_json(workdir / METRICS_FILE, result)
   plots.write_run_plots(workdir, result)
   return result
