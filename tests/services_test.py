@@ -236,7 +236,7 @@ class TestSkyServer:
 
   @pytest.mark.parametrize('kw', [
       dict(width=63), dict(width=2049), dict(height=0), dict(width=240.0),
-      dict(scale=0), dict(scale=float('nan')), dict(opt='../x'), dict(opt='gl'),
+      dict(scale=0), dict(scale=float('nan')), dict(opt='../x'), dict(opt='g;l'),
       dict(ra=360.0), dict(ra=-0.1), dict(dec=90.5), dict(ra=float('nan')),
       dict(ra='abc')])
   def test_cutout_url_refuses(self, kw):
@@ -660,8 +660,21 @@ def test_server_down_is_service_unreachable_fast(monkeypatch):
   assert error.attempts == 2
   # One wait between the two refused attempts, capped although backoff_s=1.
   assert 0 <= stats.waited_s <= http.REFUSED_MAX_WAIT_S
-  assert str(error) == (f'cannot reach {base}/{FRAME_PATH}: connection refused '
-                        '(is the server running? set SKYTFDS_SAS_URL)')
+  host = base.split('//', 1)[1].split('/')[0]
+  assert str(error) == (
+      f'cannot reach {host}: connection refused. Is the server running, and '
+      'this machine online? Set SKYTFDS_SAS_URL to a service you can reach '
+      f'(now {base}). URL: {http.short_url(f"{base}/{FRAME_PATH}")}')
+
+
+def test_unreachable_says_cause_and_fix_first_and_shortens_the_url():
+  url = 'https://skyserver.example/dr17/SqlSearch?cmd=' + 'SELECT%20x' * 60
+  error = http.ServiceUnreachable(
+      url, 'dns', 'host name not resolved', hint='Set SKYTFDS_SKYSERVER_URL')
+  message = str(error)
+  assert message.startswith('cannot reach skyserver.example: host name not '
+                            'resolved. Set SKYTFDS_SKYSERVER_URL. URL: ')
+  assert len(message) < 250 and message.endswith(f'({len(url)} characters)')
 
 
 def test_server_down_many_fetches_no_retry_storm():

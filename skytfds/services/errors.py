@@ -80,6 +80,13 @@ def redact_text(text: object) -> str:
   return _URL_IN_TEXT.sub(one, str(text))
 
 
+def short_url(url: str, limit: int = 100) -> str:
+  """`url` cut to `limit` characters (with how long it was) for messages."""
+  if len(url) <= limit:
+    return url
+  return f'{url[:limit]}... ({len(url)} characters)'
+
+
 class FetchError(Exception):
   """A resource could not be fetched; `str()` is one line naming URL and reason.
 
@@ -121,10 +128,13 @@ class ServiceUnreachable(FetchError):
     super().__init__(url, reason, detail, attempts=attempts)
 
   def _message(self) -> str:
-    text = f'cannot reach {self.url}: {self.detail or self.reason}'
+    # Cause and fix first; the URL (a SQL query can make it ~600 characters
+    # of percent-encoding) last and shortened.
+    host = urllib.parse.urlsplit(self.url).netloc or self.url
+    text = f'cannot reach {host}: {self.detail or self.reason}.'
     if self.hint:
-      text += f' ({self.hint})'
-    return text
+      text += f' {self.hint}.'
+    return f'{text} URL: {short_url(self.url)}'
 
   def __reduce__(self):
     return (_rebuild_unreachable, (self.url, self.reason, self.detail,

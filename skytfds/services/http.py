@@ -59,6 +59,7 @@ from skytfds.services.errors import FetchError
 from skytfds.services.errors import redact
 from skytfds.services.errors import redact_text
 from skytfds.services.errors import redact_url
+from skytfds.services.errors import short_url
 from skytfds.services.errors import ServiceOutage
 from skytfds.services.errors import ServiceUnreachable
 from skytfds.services.stats import FetchStats
@@ -69,7 +70,7 @@ __all__ = [
     'AnswerCheck', 'AttemptFailed', 'CorruptBody', 'FetchError', 'FetchStats',
     'Fetcher', 'KINDS', 'MAX_BODY_BYTES', 'REFUSED_MAX_WAIT_S', 'ServiceOutage',
     'ServiceUnreachable', 'bz2_is_complete', 'is_http_url', 'is_local_base',
-    'redact', 'redact_text', 'redact_url', 'run', 'validate_body',
+    'redact', 'redact_text', 'redact_url', 'run', 'short_url', 'validate_body',
     'validate_cache_name',
 ]
 
@@ -100,14 +101,15 @@ def _env_hint(url: str) -> str:
       (settings.skyserver_url(), settings.SKYSERVER_URL_ENV),
       (settings.ps1_url(), settings.PS1_URL_ENV),
   ]
-  best = ''
-  best_len = -1
+  best, best_base = '', ''
   for base, env in candidates:
-    if url.startswith(base.rstrip('/') + '/') and len(base) > best_len:
-      best, best_len = env, len(base)
+    if url.startswith(base.rstrip('/') + '/') and len(base) > len(best_base):
+      best, best_base = env, base
   if best:
-    return f'is the server running? set {best}'
-  return 'is the server running? check SKYTFDS_SKYSERVER_URL, SKYTFDS_SAS_URL, SKYTFDS_PS1_URL'
+    return (f'Is the server running, and this machine online? Set {best} to '
+            f'a service you can reach (now {redact_url(best_base)})')
+  return ('Is the server running, and this machine online? Check '
+          'SKYTFDS_SKYSERVER_URL, SKYTFDS_SAS_URL, SKYTFDS_PS1_URL')
 
 
 class Fetcher:
