@@ -417,24 +417,80 @@ def test_concurrent_requests_render_once(catalog):
   assert len(set(bodies)) == 1 and sky.frame_calls == 1
 
 
-def test_getjpeg(server):
-  status, headers, body = _get(
-      f'{server.url}/dr17/SkyServerWS/ImgCutout/getjpeg?ra=10.02&dec=-0.5&'
-      'scale=0.4&width=120&height=100&opt=')
-  assert status == 200 and headers['Content-Type'] == 'image/jpeg'
-  assert body[:2] == b'\xff\xd8'
+def _getjpeg(server, query):
+  return _get(f'{server.url}/dr17/SkyServerWS/ImgCutout/getjpeg?{query}')
+
+
+def _size_of(body):
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  assert Image.open(io.BytesIO(body)).size == (120, 100)
-  for query, word in [('ra=abc&dec=0', 'ra'), ('dec=0', 'ra'),
-                      ('ra=10&dec=95', 'dec'),
-                      ('ra=10&dec=0&width=10', 'width'),
-                      ('ra=10&dec=0&scale=0', 'scale'),
-                      ('ra=nan&dec=0', 'ra'),
-                      ('ra=10&dec=0&opt=<script>', 'opt')]:
-    status, _, body = _get(
-        f'{server.url}/dr17/SkyServerWS/ImgCutout/getjpeg?{query}')
-    assert status == 400, query
-    assert word.encode() in body
+  return Image.open(io.BytesIO(body)).size
+
+
+def test_getjpeg(server):
+  status, headers, body = _getjpeg(
+      server, 'ra=10.02&dec=-0.5&scale=0.4&width=120&height=100&opt=')
+  assert status == 200 and headers['Content-Type'] == 'image/jpeg'
+  assert body[:2] == b'\xff\xd8' and _size_of(body) == (120, 100)
+  # The server's defaults: 0.396127 arcsec/pixel, 128 x 128.
+  status, _, body = _getjpeg(server, 'ra=10.02&dec=-0.5')
+  assert status == 200 and _size_of(body) == (128, 128)
+
+
+def test_getjpeg_reads_parameters_as_the_server_does(server):
+  same = _getjpeg(server, 'ra=10.02&dec=-0.5&width=120&height=100&opt=')[2]
+  # opt is upper-cased and read letter by letter; overlays are not drawn.
+  for opt in ('gl', 'GL', 'Gl', '<script>', 'x1?'):
+    status, _, body = _getjpeg(
+        server, f'ra=10.02&dec=-0.5&width=120&height=100&opt={opt}')
+    assert status == 200 and body == same, opt
+  # Sizes and scale are clipped, not refused.
+  for query, size in [('width=10&height=5000', (64, 2048)),
+                      ('width=3000&height=63', (2048, 64))]:
+    status, _, body = _getjpeg(server, f'ra=10.02&dec=-0.5&{query}')
+    assert status == 200 and _size_of(body) == size, query
+  tiny = _getjpeg(server, 'ra=10.02&dec=-0.5&scale=0.015&width=64&height=64')
+  clipped = _getjpeg(server, 'ra=10.02&dec=-0.5&scale=0&width=64&height=64')
+  assert clipped[0] == 200 and clipped[2] == tiny[2]
+  # ra modulo 360 and sexagesimal positions.
+  assert _getjpeg(server, 'ra=370.02&dec=-0.5&width=120&height=100')[2] == same
+  sexagesimal = _getjpeg(server, 'ra=0:40:4.8&dec=-0:30:0&width=120&height=100')
+  assert sexagesimal[0] == 200 and sexagesimal[2] == same
+
+
+@pytest.mark.parametrize('query, words', [
+    ('dec=0', 'not enough parameters'),
+    ('ra=10', 'not enough parameters'),
+    ('ra=abc&dec=0', 'not in correct format'),
+    ('ra=nan&dec=0', 'not in correct format'),
+    ('ra=10&dec=0&scale=big', 'not in correct format'),
+    ('ra=10&dec=0&width=wide', 'not in correct format'),
+])
+def test_getjpeg_bad_parameters_are_400_with_json(server, query, words):
+  status, headers, body = _getjpeg(server, query)
+  assert status == 400 and headers['Content-Type'].startswith(
+      'application/json')
+  answer = json.loads(body)
+  assert list(answer) == ERROR_KEYS and answer['ErrorType'] == 'BadRequest'
+  assert words in answer['ErrorMessage']
+
+
+def test_getjpeg_outside_the_footprint_is_404_with_a_jpeg(server, sky):
+  # Far from every catalogue field of the generated sky.
+  assert not sky.in_footprint(180.0, -60.0)
+  try:
+    urllib.request.urlopen(f'{server.url}/dr17/SkyServerWS/ImgCutout/getjpeg?'
+                           'ra=180&dec=-60&width=100&height=80', timeout=30)
+  except urllib.error.HTTPError as e:
+    assert e.code == 404
+    assert e.reason == ('NOT FOUND. Requested (ra, dec) is outside the SDSS '
+                        'footprint.')
+    assert e.headers['Content-Type'] == 'image/jpeg'
+    body = e.read()
+  else:
+    raise AssertionError('expected 404')
+  assert body[:2] == b'\xff\xd8' and _size_of(body) == (100, 80)
+  # Every catalogue object is inside it.
+  assert all(sky.in_footprint(o.ra, o.dec) for o in sky.catalog.objects[:50])
 
 
 def test_ps1_routes(server):

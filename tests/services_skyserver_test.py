@@ -324,3 +324,65 @@ def test_emulator_refusals_reach_the_parser_with_what_to_do(sky, sql, advice):
   with pytest.raises(catalog.CatalogError) as error:
     catalog.parse_catalog(body, 'SkyServer DR17 SqlSearch')
   assert advice in str(error.value)
+
+
+# ---------------------------------------------------------------------------
+# getjpeg (Controllers/ImgCutout/getJpegController.cs, ImgCutout/ImgCutout.cs).
+
+
+def _cutouts(base, positions, **options):
+  """fetch_cutout at each (ra, dec); [bytes or FetchError], Fetcher stats."""
+  async def go():
+    async with http.Fetcher(None, max_attempts=4, backoff_s=0.01,
+                            backoff_max_s=0.02, seed=0) as fetcher:
+      out = []
+      for ra, dec in positions:
+        try:
+          out.append(await skyserver.fetch_cutout(fetcher, ra, dec, base=base,
+                                                  **options))
+        except http.FetchError as e:
+          out.append(e)
+      return out, fetcher.stats
+  return asyncio.run(go())
+
+
+def test_lower_case_opt_is_sent_as_the_server_reads_it():
+  assert 'opt=GL&' in skyserver.cutout_url(10.0, 0.0, opt='gl', base='http://h')
+  assert (skyserver.cutout_cache_name(10.0, 0.0, opt='gl') ==
+          skyserver.cutout_cache_name(10.0, 0.0, opt='GL'))
+  with pytest.raises(ValueError, match='letters A-Z, any case'):
+    skyserver.cutout_url(10.0, 0.0, opt='G;L')
+
+
+def test_emulator_cutout_inside_and_outside_the_footprint(sky):
+  obj = sky.catalog.objects[0]
+  with emulator_app.serve_in_background(sky) as emu:
+    (image, outside), stats = _cutouts(emu.url, [(obj.ra, obj.dec),
+                                                 (180.0, -60.0)], opt='gl')
+    served = emu.stats()
+  assert image[:2] == b'\xff\xd8'
+  assert isinstance(outside, skyserver.OutsideFootprint)
+  assert outside.reason == 'outside_footprint' and outside.attempts == 1
+  assert served['requests'] == 2 and stats.retries == 0  # Asked once.
+  assert 'outside the SDSS imaging footprint' in str(outside)
+  assert 'opt=GL' in str(outside)
+
+
+def test_plain_404_stays_not_found():
+  """A 404 without getjpeg's image is the generic 'not found'."""
+  async def gone(request):
+    del request
+    return web.Response(status=404, text='gone')
+
+  async def go():
+    app = web.Application()
+    app.router.add_get('/dr17/SkyServerWS/ImgCutout/getjpeg', gone)
+    async with test_utils.TestServer(app, host='127.0.0.1') as server:
+      async with http.Fetcher(None, max_attempts=4, seed=0) as fetcher:
+        with pytest.raises(http.FetchError) as error:
+          await skyserver.fetch_cutout(fetcher, 10.0, 0.0,
+                                       base=str(server.make_url('')))
+        return error.value
+
+  error = asyncio.run(go())
+  assert type(error) is http.FetchError and error.reason == 'not_found'

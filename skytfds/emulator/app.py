@@ -7,10 +7,9 @@ each under `routes/`:
   /dr{N}/SkyServerWS/ImgCutout/getjpeg       `routes.imgcutout`
   /cgi-bin/ps1filenames.py, /cgi-bin/fitscut.cgi   `routes.ps1`
   /_stats   JSON: requests (total payload requests), hits {path?query: n},
-            (faults counts an outage's failures as outage_<kind>)
-            served {path?query: n fully served}, faults {kind: n},
-            renders (payloads produced by the Sky, i.e. cache misses),
-            cache_hits.
+            served {path?query: n fully served}, faults {kind: n} (an
+            outage's failures as outage_<kind>), renders (payloads produced
+            by the Sky, i.e. cache misses), cache_hits.
   /_health  'ok'.
 
 Rendered payloads (frames, cutouts) are cached by `payload_cache`. Rendering
@@ -122,9 +121,12 @@ class Emulator:
       self.executor.shutdown(wait=True, cancel_futures=True)
       self.executor = None
 
-  async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+  async def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) in the render thread pool (the event loop stays free)."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(self.executor, fn, *args)
+
+  _in_thread = run_in_thread
 
   # -- middleware: counting and latency
   @web.middleware

@@ -8,8 +8,11 @@ quality 75, north up and east left.
 """
 
 # Follows sciserver/SkyServerWS ImgCutout/ImgCutout.cs (the cutout: centre,
-# scale in arcsec/pixel, width and height; north up, east left) and
-# ImgCutout/Validation.cs (scale 0.015..60 arcsec/pixel, 64..2048 pixels).
+# scale in arcsec/pixel, width and height; north up, east left; outside the
+# footprint, getFrames draws "Requested (ra, dec) is outside the SDSS
+# footprint." on the empty canvas, drawDebugMessage, and that image is the
+# answer's body) and its documented ranges (scale 0.015..60 arcsec/pixel,
+# 64..2048 pixels; the route clips to them).
 
 from __future__ import annotations
 
@@ -73,6 +76,20 @@ def _simulate(sky: 'Sky', ra: float, dec: float, scale: float, width: int,
                             float(scale), width, height, band)
     out[band] = render.add_noise(image, noise, rng, area_ratio=area_ratio)
   return out
+
+
+OUTSIDE_FOOTPRINT = 'Requested (ra, dec) is outside the SDSS footprint.'
+
+
+def outside_footprint_jpeg(width: int, height: int) -> bytes:
+  """The image getjpeg sends with its 404: the message on a black canvas."""
+  from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
+  width = check_pixels('width', width, *SIZE_RANGE)
+  height = check_pixels('height', height, *SIZE_RANGE)
+  canvas = Image.new('RGB', (width, height), (0, 0, 0))
+  ImageDraw.Draw(canvas).multiline_text(
+      (4, 4), OUTSIDE_FOOTPRINT.replace(' is ', '\nis '), fill=(255, 255, 0))
+  return colour.jpeg(np.asarray(canvas))
 
 
 def cutout_jpeg(sky: 'Sky', ra: float, dec: float, *, scale: float,

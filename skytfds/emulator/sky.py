@@ -168,6 +168,21 @@ class Sky:
         best, best_depth = geometry, depth
     return best
 
+  def in_footprint(self, ra: float, dec: float) -> bool:
+    """Whether this sky was imaged at (ra, dec), as SkyServer's getjpeg asks.
+
+    True where a real frame of the local mirror covers the position, where
+    a catalogue field's simulated frame does, or within 3 arcsec of a
+    catalogue object (its field holds it); elsewhere getjpeg answers 404
+    with its "outside the SDSS footprint" image.
+    """
+    ra, dec = float(ra) % 360.0, float(dec)
+    if self.real_frames.cover(ra, dec):
+      return True
+    if self._objects_near(ra, dec, 3.0 / 3600.0):
+      return True
+    return self.covering_field(ra, dec) is not None
+
   # -- frames ----------------------------------------------------------------
 
   def render_band(self, frame: 'FrameId', band: str

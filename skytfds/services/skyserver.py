@@ -35,7 +35,7 @@ FORMATS = ('csv', 'json')
 CUTOUT_SIZE_RANGE = (64, 2048)  # pixels, width and height.
 SCALE_RANGE = (0.015, 60.0)     # arcsec per pixel (SkyServer's own limits).
 MAX_SQL_CHARS = 8000            # longer URLs are refused by web servers.
-_OPT_RE = re.compile(r'^[A-Z]*$')
+_OPT_RE = re.compile(r'^[A-Za-z]*$')
 
 # What the server does, read in its source (github.com/sciserver/SkyServerWS):
 # - Common/KeyWords.cs: DatabaseSearchTimeout, "600" seconds by default, is
@@ -52,6 +52,13 @@ _OPT_RE = re.compile(r'^[A-Z]*$')
 #   last 60 s), 'error: limit is  top 500000 ...', 'error: must be a select
 #   statement: ...'. The rate-limit refusal is waited out and sent again; the
 #   others reach the catalogue parser, which quotes them with what to do.
+# - Controllers/ImgCutout/getJpegController.cs: getjpeg answers a position
+#   outside the survey's footprint with 404 and, as the body, its image with
+#   "Requested (ra, dec) is outside the SDSS footprint." drawn on it
+#   (ImgCutout.cs getFrames); it upper-cases opt and clips width, height
+#   (64..2048) and scale (0.015..2400) rather than refusing them, so the
+#   client refuses sizes and scales outside SkyServer's documented ranges
+#   itself instead of getting an image of another size.
 # - Common/RequestMisc.cs reads the TaskName parameter into the request log
 #   (for a client that does not come through the SkyServer site it logs the
 #   entry point instead; the User-Agent header is logged with the request).
@@ -109,10 +116,13 @@ def _check_scale(scale: Any) -> float:
 
 
 def _check_opt(opt: Any) -> str:
+  """SkyServer's drawing options, upper-cased as the server reads them
+  (ImgCutout.cs validateInput: opt_.ToUpper(), letter by letter), so that
+  'gl' and 'GL' are one request and one cache file."""
   if not isinstance(opt, str) or not _OPT_RE.match(opt) or len(opt) > 16:
     raise ValueError(f'opt={opt!r}: expected SkyServer option letters, e.g. '
-                     "'' or 'GL' (upper case A-Z only)")
-  return opt
+                     "'' or 'GL' (letters A-Z, any case)")
+  return opt.upper()
 
 
 def _base(base: str | None) -> str:
@@ -217,6 +227,28 @@ class _Answers(bodies.AnswerCheck):
 
 ANSWERS = _Answers()
 
+OUTSIDE_FOOTPRINT_DETAIL = (
+    'the position is outside the SDSS imaging footprint: SkyServer answered '
+    '404 with its "outside the SDSS footprint" image, and SDSS has no image '
+    'there (keep objects inside the SDSS footprint, or use ps1_cutouts)')
+
+
+class OutsideFootprint(http.FetchError):
+  """getjpeg's 404 with an image: SDSS never imaged this position."""
+
+
+class _CutoutAnswers(bodies.AnswerCheck):
+  """getjpeg's answers: a 404 carrying a JPEG is "outside the footprint"."""
+
+  def error(self, status: int, body: bytes) -> http.AttemptFailed | None:
+    if status == 404 and body[:2] == b'\xff\xd8':
+      return http.AttemptFailed('outside_footprint', OUTSIDE_FOOTPRINT_DETAIL,
+                                retryable=False)
+    return None
+
+
+CUTOUT_ANSWERS = _CutoutAnswers()
+
 
 def is_error_page(data: bytes) -> bool:
   """True for an HTML page naming `error_message` (a SkyServer error page)."""
@@ -305,9 +337,21 @@ async def fetch_cutout(fetcher: http.Fetcher, ra: float, dec: float, *,
                        scale: float = 0.4, width: int = 240, height: int = 240,
                        opt: str = '', release: int = survey.DEFAULT_RELEASE,
                        base: str | None = None) -> bytes:
-  """A validated SkyServer JPEG cutout, cached under `cutout_cache_name`."""
+  """A validated SkyServer JPEG cutout, cached under `cutout_cache_name`.
+
+  Raises:
+    OutsideFootprint: reason 'outside_footprint', the position is outside
+      the SDSS footprint (getjpeg's 404 with an image; asked once).
+    http.FetchError / http.ServiceUnreachable: as `Fetcher.fetch`.
+  """
   url = cutout_url(ra, dec, scale=scale, width=width, height=height, opt=opt,
                    release=release, base=base)
   name = cutout_cache_name(ra, dec, scale=scale, width=width, height=height,
                            opt=opt, release=release)
-  return await fetcher.fetch(url, kind='jpeg', cache_name=name)
+  try:
+    return await fetcher.fetch(url, kind='jpeg', cache_name=name,
+                               check=CUTOUT_ANSWERS)
+  except http.FetchError as e:
+    if e.reason != 'outside_footprint':
+      raise
+    raise OutsideFootprint(url, e.reason, e.detail, attempts=e.attempts) from None
