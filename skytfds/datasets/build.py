@@ -25,6 +25,7 @@ from skytfds.datasets import products
 from skytfds.datasets import report as report_lib
 from skytfds.datasets import selection
 from skytfds.services import http
+from skytfds.services import sas
 
 
 class NothingToWrite(ValueError):
@@ -52,6 +53,8 @@ class Build:
             per_class: int, selection: str,
             report: report_lib.BuildReport) -> 'Build':
     """Selects the objects; on the default path, fetches and stages them all."""
+    if isinstance(product, products.FrameProduct):
+      sas.check_mirror_root(ctx.sas_url, ctx.release)
     objects = _select(ctx, per_class, selection, report)
     if isinstance(product, products.FrameProduct):
       _plan_frames(product, objects, report)

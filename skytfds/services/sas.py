@@ -121,3 +121,37 @@ async def fetch_frame(fetcher: http.Fetcher, frame: 'FrameId', band: str,
   url = frame_url(frame, band, release, base)
   name = None if http.is_local_base(url) else cache_name(frame, band, release)
   return await fetcher.fetch(url, kind='bz2', cache_name=name)
+
+
+def check_mirror_root(base: str, release: int = survey.DEFAULT_RELEASE) -> None:
+  """Refuses a local mirror (path, file://, memory://) that lacks the SAS layout.
+
+  Checked before any frame is fetched, so a SKYTFDS_SAS_URL that misses a
+  folder is one line at once, not every object skipped as frame_missing.
+  Remote bases (https, s3://, gs://) are not listed; their 404s say it.
+
+  Raises:
+    settings.SettingsError: naming the folder looked for and what to set.
+  """
+  if not http.is_local_base(base):
+    return
+  import fsspec  # pylint: disable=g-import-not-at-top  (only for local mirrors)
+  release = check_release(release)
+  layout = 'eboss' if release >= 13 else 'boss'
+  wanted = f'dr{release}/{layout}/photoObj/frames'
+  fs, root = fsspec.core.url_to_fs(base)
+  root = root.rstrip('/')
+  if fs.isdir(f'{root}/{wanted}'):
+    return
+  hint = ''
+  for depth in range(1, 4):  # Pointed inside the layout (e.g. at dr17/eboss)?
+    inner = wanted.split('/', depth)[-1]
+    if fs.isdir(f'{root}/{inner}'):
+      above = '/'.join(wanted.split('/')[:depth])
+      hint = (f' It holds {inner}/: set it {depth} folder(s) higher, to the '
+              f'folder holding {above}/.')
+      break
+  raise settings.SettingsError(
+      f'{settings.SAS_URL_ENV}={http.redact_url(base)}: no {wanted}/ folder '
+      f'under it, so no DR{release} frame can be read; point it at the SAS '
+      f'root (the folder that holds dr{release}/).{hint}')

@@ -921,6 +921,27 @@ def test_frame_build_finishes_and_counts_every_skip(frame_build):
   assert report['frames_decoded'] == 5
 
 
+@pytest.mark.parametrize('sas, hint', [
+    ('sas/dr17', ' It holds eboss/photoObj/frames/: set it 1 folder(s) '
+     'higher, to the folder holding dr17/.'),
+    ('no_such_folder', ''),
+])
+def test_a_wrong_sas_mirror_is_one_line_before_any_fetch(frame_build, sas,
+                                                         hint, tmp_path):
+  builder, _ = frame_build
+  root = pathlib.Path(os.fspath(builder.data_dir_root)).parent
+  (tmp_path / 'catalog.csv').write_text(
+      (root / 'catalog.csv').read_text())
+  message = _refused('sdss_filters', tmp_path, {
+      settings.SAS_URL_ENV: str(root / sas),
+      settings.CATALOG_ENV: str(tmp_path / 'catalog.csv')})
+  assert message == (
+      f'skytfds: SKYTFDS_SAS_URL={root / sas}: no dr17/eboss/photoObj/frames/ '
+      'folder under it, so no DR17 frame can be read; point it at the SAS root '
+      f'(the folder that holds dr17/).{hint}')
+  _assert_nothing_written(tmp_path, 'sdss_filters')
+
+
 @pytest.mark.parametrize('fault', FRAME_FAULTS, ids=lambda f: f.name)
 def test_damaged_frame_is_skipped_with_its_reason(frame_build, fault):
   builder, keys = frame_build
