@@ -496,11 +496,21 @@ def test_getjpeg_outside_the_footprint_is_404_with_a_jpeg(server, sky):
 def test_ps1_routes(server):
   status, headers, body = _get(
       f'{server.url}/cgi-bin/ps1filenames.py?ra=10.0&dec=0.1&filters=yig')
-  assert status == 200 and headers['Content-Type'].startswith('text/plain')
+  # The table as the real script sends it: text/html, the body a table.
+  assert status == 200 and headers['Content-Type'].startswith('text/html')
   lines = body.decode().splitlines()
   assert lines[0].split()[:5] == ['projcell', 'subcell', 'ra', 'dec', 'filter']
   files = {line.split()[4]: line.split()[7] for line in lines[1:]}
-  assert sorted(files) == ['g', 'i', 'y']
+  assert list(files) == ['g', 'i', 'y']  # In filter order, as the real one.
+  # The real rows' shape (STScI's PS1_image notebook: "1784 59 83.63321
+  # 22.01446 g 0.0 stack /rings.v3.skycell/1784/059/rings.v3.skycell.1784.059
+  # .stk.g.unconv.fits rings.v3.skycell.1784.059.stk.g.unconv.fits 0").
+  projcell, subcell, ra, dec, band, mjd, kind, name, short, bad = lines[1].split()
+  assert (ra, dec, band, mjd, kind, bad) == ('10.0', '0.1', 'g', '0.0',
+                                             'stack', '0')
+  assert name == (f'/rings.v3.skycell/{int(projcell):04d}/{int(subcell):03d}/'
+                  f'rings.v3.skycell.{int(projcell):04d}.{int(subcell):03d}.'
+                  'stk.g.unconv.fits') and name.endswith('/' + short)
   query = urllib.parse.urlencode({'ra': 10.0, 'dec': 0.1, 'size': 64,
                                   'format': 'jpg', 'red': files['y'],
                                   'green': files['i'], 'blue': files['g']})
@@ -515,6 +525,52 @@ def test_ps1_routes(server):
   status, _, _ = _get(f'{server.url}/cgi-bin/ps1filenames.py?ra=1&dec=0&'
                       'filters=q')
   assert status == 400
+
+
+def _post_positions(url, lines, filters='yig'):
+  """POSTs a file of positions as STScI's notebooks do (multipart)."""
+  boundary = 'skytfdsboundary'
+  parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="filters"'
+           f'\r\n\r\n{filters}\r\n',
+           f'--{boundary}\r\nContent-Disposition: form-data; name="type"'
+           '\r\n\r\nstack\r\n',
+           f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+           'filename="file"\r\nContent-Type: text/plain\r\n\r\n'
+           + '\n'.join(lines) + f'\r\n--{boundary}--\r\n']
+  request = urllib.request.Request(
+      url, data=''.join(parts).encode(), method='POST',
+      headers={'Content-Type': f'multipart/form-data; boundary={boundary}'})
+  try:
+    with urllib.request.urlopen(request, timeout=10) as r:
+      return r.status, dict(r.headers), r.read()
+  except urllib.error.HTTPError as e:
+    return e.code, dict(e.headers), e.read()
+
+
+@pytest.mark.parametrize('use_fake', [False, True])
+def test_ps1_filenames_for_a_posted_file_of_positions(server, catalog,
+                                                      use_fake):
+  positions = ['10.0 0.1', '200.5 -45.0', '', '150.25 30.5']
+  if use_fake:  # A sky without a bulk lookup is asked position by position.
+    with app_lib.serve_in_background(FakeSky(catalog)) as emu:
+      status, headers, body = _post_positions(
+          f'{emu.url}/cgi-bin/ps1filenames.py', positions)
+  else:
+    status, headers, body = _post_positions(
+        f'{server.url}/cgi-bin/ps1filenames.py', positions)
+  assert status == 200 and headers['Content-Type'].startswith('text/html')
+  rows = [line.split() for line in body.decode().splitlines()]
+  assert rows[0][:4] == ['projcell', 'subcell', 'ra', 'dec']
+  # One row per filter of each covered position, carrying its ra and dec;
+  # none for the position south of dec -30.
+  got = [(float(r[2]), float(r[3]), r[4]) for r in rows[1:]]
+  if use_fake:  # FakeSky's own order of bands.
+    got = sorted(got)
+  assert got == [(10.0, 0.1, 'g'), (10.0, 0.1, 'i'), (10.0, 0.1, 'y'),
+                 (150.25, 30.5, 'g'), (150.25, 30.5, 'i'), (150.25, 30.5, 'y')]
+  status, _, body = _post_positions(f'{server.url}/cgi-bin/ps1filenames.py',
+                                    ['10.0'])
+  assert status == 400 and b'line 1' in body
 
 
 def test_stats_counts_hits(catalog):

@@ -9,9 +9,12 @@ asinh stretch as fitscut does.
 
 # Follows spacetelescope/fitscut image_scale.c (autoscale: the channel's
 # median as black; asinh stretch) and fitscut.c (the size and red/green/blue
-# options), and astropy/astroquery astroquery/mast (the ps1filenames.py table:
-# projcell subcell ra dec filter mjd type filename shortname badflag; the
-# rings.v3.skycell tessellation).
+# options), and the ps1filenames.py answers shown in STScI's notebook
+# spacetelescope/mast_notebooks notebooks/PanSTARRS/PS1_image (the table
+# projcell subcell ra dec filter mjd type filename shortname badflag; for the
+# Crab, rows g, i, r, y, z of projcell 1784 subcell 59, mjd 0.0, type stack,
+# filename /rings.v3.skycell/1784/059/rings.v3.skycell.1784.059.stk.g.unconv
+# .fits, shortname without the folders, badflag 0; ra and dec as asked).
 
 from __future__ import annotations
 
@@ -40,26 +43,45 @@ PS1_FWHM_ARCSEC = {'g': 1.31, 'r': 1.19, 'i': 1.11, 'z': 1.07, 'y': 1.02}
 _PS1_FILE = re.compile(r'\.stk\.([grizy])\.unconv\.fits$')
 
 
+TABLE_HEADER = ('projcell subcell ra dec filter mjd type filename shortname '
+                'badflag')
+
+
 def ps1_filenames(ra: float, dec: float, filters: str = 'grizy') -> str:
-  """A ps1filenames.py answer: a whitespace table, header line first.
+  """A ps1filenames.py answer for one position: a whitespace table.
 
   Below dec -30 (outside PS1's 3pi survey) only the header line.
   """
-  ra, dec = cutouts.check_position(ra, dec)
+  return ps1_filenames_bulk([(ra, dec)], filters)
+
+
+def ps1_filenames_bulk(positions, filters: str = 'grizy') -> str:
+  """A ps1filenames.py answer for many positions (its POSTed file).
+
+  The header, then for each position in turn one stack row per filter, in
+  filter order (g, i, r, y, z), its ra and dec those asked; none for a
+  position south of dec -30.
+
+  Args:
+    positions: (ra, dec) pairs, degrees.
+    filters: the PS1 bands asked.
+  """
   bad = sorted(set(filters) - set(survey.PS1_BANDS))
   if bad:
     raise ValueError(f'filters={filters!r}: unknown PS1 band(s) {bad}; use '
                      f'letters of {"".join(survey.PS1_BANDS)!r}.')
-  lines = ['projcell subcell ra dec filter mjd type filename shortname '
-           'badflag']
-  if dec >= PS1_MIN_DEC:
+  lines = [TABLE_HEADER]
+  for ra, dec in positions:
+    ra, dec = cutouts.check_position(ra, dec)
+    if dec < PS1_MIN_DEC:
+      continue
     projcell, subcell = ps1_skycell(ra, dec)
-    for band in dict.fromkeys(filters):
+    for band in sorted(set(filters)):
       short = (f'rings.v3.skycell.{projcell:04d}.{subcell:03d}.stk.{band}'
                '.unconv.fits')
       name = f'/rings.v3.skycell/{projcell:04d}/{subcell:03d}/{short}'
-      lines.append(f'{projcell} {subcell:03d} {ra:.6f} {dec:.6f} {band} 0 '
-                   f'stack {name} {short} 0')
+      lines.append(f'{projcell} {subcell} {ra!r} {dec!r} {band} 0.0 stack '
+                   f'{name} {short} 0')
   return '\n'.join(lines) + '\n'
 
 

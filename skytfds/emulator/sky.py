@@ -285,6 +285,11 @@ class Sky:
     """A ps1filenames.py answer (see `panstarrs.ps1_filenames`)."""
     return panstarrs.ps1_filenames(ra, dec, filters)
 
+  def ps1_filenames_bulk(self, positions, filters: str = 'grizy') -> str:
+    """ps1filenames.py's answer to a POSTed file of positions (see
+    `panstarrs.ps1_filenames_bulk`)."""
+    return panstarrs.ps1_filenames_bulk(positions, filters)
+
   def ps1_jpeg(self, ra: float, dec: float, *, size: int = 240, red: str,
                green: str, blue: str) -> bytes:
     """A fitscut.cgi colour JPEG (see `panstarrs.ps1_jpeg`)."""

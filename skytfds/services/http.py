@@ -274,7 +274,8 @@ class Fetcher:
   async def fetch(self, url: str, *, kind: str, cache_name: str | None = None,
                   timeout_s: float | None = None, max_timeouts: int | None = None,
                   check: AnswerCheck = GENERIC,
-                  verify: Callable[[bytes], Any] | None = None) -> bytes:
+                  verify: Callable[[bytes], Any] | None = None,
+                  form: transport.Form | None = None) -> bytes:
     """Fetches `url`, validated for `kind`; cached under `cache_name` if given.
 
     Args:
@@ -296,6 +297,10 @@ class Fetcher:
         `CorruptBody` for a corrupt copy, which is dropped and fetched again
         with the same retry budget as any transient fault (a cached copy
         that fails it is evicted first). Its return value is ignored.
+      form: POST these fields as multipart/form-data ((name, value,
+        filename or None) each; a filename makes the field a file upload)
+        instead of a GET; http(s) only. Retried as a GET is: post only
+        lookups that change nothing on the server.
 
     Returns:
       The body bytes.
@@ -315,11 +320,15 @@ class Fetcher:
       raise ValueError(f'max_timeouts={max_timeouts!r}: expected an integer >= 1')
     if verify is not None and not callable(verify):
       raise ValueError(f'verify={verify!r}: expected a callable taking the body')
+    if form is not None:
+      form = transport.check_form(form)
+      if not is_http_url(url):
+        raise ValueError(f'form: a POST needs an http(s) URL, not {redact_url(url)}')
     if cache_name is not None:
       validate_cache_name(cache_name)
       key = ('cache', cache_name, verify)
     else:
-      key = ('url', url, kind, verify)
+      key = ('url', url, kind, verify, form)
     self._ensure_started()
     future = self._inflight.get(key)
     if future is not None:
@@ -327,7 +336,7 @@ class Fetcher:
       return await asyncio.shield(future)
     plan = _Plan(kind, self.timeout_s if timeout_s is None else float(timeout_s),
                  self.max_attempts if max_timeouts is None else max_timeouts,
-                 check, verify)
+                 check, verify, form)
     future = asyncio.ensure_future(self._fetch_cached(url, plan, cache_name))
     self._inflight[key] = future
 
@@ -490,7 +499,7 @@ class Fetcher:
       if http:
         return await transport.get_http(
             await self._get_session(), url, plan.kind, timeout_s=plan.timeout_s,
-            max_bytes=self.max_bytes, check=plan.check)
+            max_bytes=self.max_bytes, check=plan.check, form=plan.form)
       return await transport.get_fsspec(url, plan.kind, max_bytes=self.max_bytes,
                                         timeout_s=plan.timeout_s)
     finally:
@@ -505,6 +514,7 @@ class _Plan:
   max_timeouts: int
   check: AnswerCheck
   verify: Callable[[bytes], Any] | None = None
+  form: transport.Form | None = None  # POSTed as multipart/form-data.
 
 
 def _check_timeout(timeout_s: Any) -> None:

@@ -2,21 +2,46 @@
 
 Two requests per cutout: `ps1filenames.py` lists the stack images covering a
 position (a whitespace table), then `fitscut.cgi` renders y, i, g as red,
-green, blue at 0.25 arcsec per pixel. Pure builders (`filenames_url`,
-`parse_filenames`, `fitscut_url`, `cutout_cache_name`) and the fetching twin
-`fetch_color_cutout`.
+green, blue at 0.25 arcsec per pixel. Many positions are looked up in one
+POST of a file of positions (`fetch_filenames_bulk`) instead of one GET
+each. Pure builders (`filenames_url`, `parse_filenames`,
+`parse_filename_rows`, `positions_file`, `fitscut_url`, `cutout_cache_name`)
+and the fetching twins `fetch_filenames_bulk`, `fetch_color_cutout`.
 
-  {base}/cgi-bin/ps1filenames.py?ra=&dec=&filters=grizy
+  {base}/cgi-bin/ps1filenames.py?ra=&dec=&filters=yig
+  POST {base}/cgi-bin/ps1filenames.py   filters=yig, type=stack, file=<"ra dec" lines>
   {base}/cgi-bin/fitscut.cgi?ra=&dec=&size=&format=jpg&red=&green=&blue=
 """
+
+# What the service does, from STScI's own usage and answers
+# (spacetelescope/mast_notebooks notebooks/PanSTARRS/PS1_image, the PS1
+# Image Cutout Service page at outerspace.stsci.edu, and the
+# `requests.post(ps1filenames, data=dict(filters=..., type=...),
+# files=dict(file=...))` of STScI's getimages helper):
+# - the table's columns are projcell subcell ra dec filter mjd type filename
+#   shortname badflag; a stack image's filename is
+#   /rings.v3.skycell/PPPP/SSS/rings.v3.skycell.PPPP.SSS.stk.<filter>.unconv.fits
+#   (e.g. /rings.v3.skycell/1784/059/rings.v3.skycell.1784.059.stk.g.unconv.fits
+#   for the Crab), and nothing else is accepted as one: it goes into a
+#   fitscut URL, which opens that file on STScI's disks;
+# - a POST with a file field `file` of "ra dec" lines answers one table for
+#   all of them, each row carrying its position's ra and dec;
+# - the table is not reliably sent as text/plain (issue 14 item 6: it comes
+#   with an HTML content type), so an answer is taken for an HTML page by
+#   its body, never by its Content-Type alone.
 
 from __future__ import annotations
 
 import re
 import urllib.parse
 
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
 from skytfds import settings
 from skytfds import survey
+from skytfds.services import bodies
 from skytfds.services import http
 from skytfds.services import skyserver
 
@@ -28,7 +53,13 @@ FORMATS = ('jpg', 'png')
 RGB_BANDS = ('y', 'i', 'g')    # red, green, blue.
 TABLE_COLUMNS = ('projcell', 'subcell', 'ra', 'dec', 'filter', 'mjd', 'type',
                  'filename', 'shortname', 'badflag')
-_FILENAME_RE = re.compile(r'^/?[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$')
+# A stack image as ps1filenames.py names it (the projcell and sky cell twice).
+_FILENAME_RE = re.compile(
+    r'/rings\.v3\.skycell/(\d{4})/(\d{3})/'
+    r'rings\.v3\.skycell\.\1\.\2\.stk\.([grizy])\.unconv\.fits')
+FILENAME_SHAPE = ('/rings.v3.skycell/PPPP/SSS/rings.v3.skycell.PPPP.SSS.stk.'
+                  '<band>.unconv.fits')
+BULK_POSITIONS = 500           # positions per POSTed file.
 
 
 class NoCoverage(http.FetchError):
@@ -52,12 +83,36 @@ def _check_filters(filters: str) -> str:
 
 
 def _check_filename(name: str, band: str = '') -> str:
-  if (not isinstance(name, str) or not _FILENAME_RE.match(name) or
-      '..' in name.split('/')):
-    where = f' for band {band}' if band else ''
-    raise ValueError(f'PS1 file name{where} {name!r}: expected a path of letters, '
-                     "digits, '_', '.', '-' and '/' (no '..')")
+  """`name` if it is a PS1 stack image as ps1filenames.py lists it.
+
+  Args:
+    name: the filename column.
+    band: the row's filter (the name must be of that band), or a fitscut
+      channel ('red', 'green', 'blue': any band).
+  """
+  m = _FILENAME_RE.fullmatch(name) if isinstance(name, str) else None
+  where = f' for band {band}' if band else ''
+  if m is None:
+    raise ValueError(f'PS1 file name{where} {str(name)[:120]!r}: expected a PS1 '
+                     f'stack image as ps1filenames.py lists it, {FILENAME_SHAPE}')
+  if band in PS1_BANDS and m.group(3) != band:
+    raise ValueError(f'PS1 file name{where} {name!r} is a {m.group(3)} image, '
+                     f'not {band}')
   return name
+
+
+class _TableAnswers(bodies.AnswerCheck):
+  """ps1filenames.py's answers: HTML or a table is read from the body."""
+
+  def body(self, data: bytes, kind: str, *, content_type: str,
+           max_bytes: int) -> None:
+    # The Content-Type is not taken for the answer's form (see above): the
+    # generic checks sniff an HTML page from the body's first bytes.
+    del content_type
+    bodies.validate_body(data, kind, content_type='', max_bytes=max_bytes)
+
+
+TABLE_ANSWERS = _TableAnswers()
 
 
 def filenames_url(ra: float, dec: float, filters: str = 'grizy',
@@ -69,34 +124,43 @@ def filenames_url(ra: float, dec: float, filters: str = 'grizy',
   return f'{_base(base)}/cgi-bin/ps1filenames.py?{query}'
 
 
-def parse_filenames(text: str | bytes, source: str = 'ps1filenames.py') -> dict[str, str]:
-  """Reads the ps1filenames.py table into {band: filename}.
+class FileRow(NamedTuple):
+  """One row of a ps1filenames.py table."""
+  line: int       # its line number in the answer
+  ra: float       # the position it was asked for, degrees
+  dec: float
+  band: str
+  kind: str       # the type column: 'stack'
+  filename: str   # checked (`FILENAME_SHAPE`)
+
+
+def parse_filename_rows(text: str | bytes,
+                        source: str = 'ps1filenames.py') -> list[FileRow]:
+  """Reads a ps1filenames.py table: its rows (none: an empty list).
 
   The table is whitespace separated, header first:
     projcell subcell ra dec filter mjd type filename shortname badflag
-  Stack images are preferred when several rows share a band.
 
   Args:
     text: the response body.
     source: where it came from (the URL), for messages.
 
   Raises:
-    NoCoverage: a header but no rows (PS1 has no image there).
     http.FetchError: reason 'bad_table' when the text is not such a table
-      (e.g. an HTML error page) or a file name is unsafe.
+      (e.g. an HTML error page), or a file name is not a PS1 stack image.
   """
   if isinstance(text, bytes):
     text = text.decode('utf-8', 'replace')
-  lines = [line.split() for line in text.splitlines() if line.strip()]
-  if not lines or 'filter' not in lines[0] or 'filename' not in lines[0]:
+  lines = [(n, line.split()) for n, line in enumerate(text.splitlines(), 1)
+           if line.strip()]
+  header = lines[0][1] if lines else []
+  if not all(name in header for name in ('ra', 'dec', 'filter', 'filename')):
     first = ' '.join(text.split())[:120]
     raise http.FetchError(source, 'bad_table', 'expected a ps1filenames table with '
                           f'a header naming "filter" and "filename", got "{first}"')
-  header = lines[0]
   column = {name: index for index, name in enumerate(header)}
-  files: dict[str, str] = {}
-  kinds: dict[str, str] = {}
-  for number, row in enumerate(lines[1:], start=2):
+  rows = []
+  for number, row in lines[1:]:
     if len(row) != len(header):
       raise http.FetchError(source, 'bad_table', f'line {number} has {len(row)} '
                             f'fields, the header {len(header)}: {" ".join(row)[:120]}')
@@ -106,14 +170,49 @@ def parse_filenames(text: str | bytes, source: str = 'ps1filenames.py') -> dict[
                             f'{band!r}, expected one of {", ".join(PS1_BANDS)}')
     try:
       name = _check_filename(row[column['filename']], band)
+      ra, dec = float(row[column['ra']]), float(row[column['dec']])
     except ValueError as e:
       raise http.FetchError(source, 'bad_table', f'line {number}: {e}') from None
     kind = row[column['type']] if 'type' in column else 'stack'
-    if band not in files or (kind == 'stack' and kinds[band] != 'stack'):
-      files[band], kinds[band] = name, kind
+    rows.append(FileRow(number, ra, dec, band, kind, name))
+  return rows
+
+
+def _files_of(rows: Iterable[FileRow]) -> dict[str, str]:
+  """{band: filename}; a stack image is preferred when several share a band."""
+  files: dict[str, str] = {}
+  kinds: dict[str, str] = {}
+  for row in rows:
+    if row.band not in files or (row.kind == 'stack' and kinds[row.band] != 'stack'):
+      files[row.band], kinds[row.band] = row.filename, row.kind
+  return files
+
+
+def parse_filenames(text: str | bytes, source: str = 'ps1filenames.py') -> dict[str, str]:
+  """Reads a one-position ps1filenames.py table into {band: filename}.
+
+  Raises:
+    NoCoverage: a header but no rows (PS1 has no image there).
+    http.FetchError: reason 'bad_table' (see `parse_filename_rows`).
+  """
+  files = _files_of(parse_filename_rows(text, source))
   if not files:
     raise NoCoverage(source, 'no_coverage', 'PS1 lists no image at this position')
   return files
+
+
+def _position_key(ra: float, dec: float) -> tuple[float, float]:
+  """A position as sent in a positions file (6 decimals), for matching rows."""
+  return round(float(ra), 6), round(float(dec), 6)
+
+
+def positions_file(positions: Sequence[tuple[float, float]]) -> str:
+  """The POSTed file: one "ra dec" line per position (degrees, 6 decimals)."""
+  lines = []
+  for ra, dec in positions:
+    ra, dec = skyserver.check_ra_dec(ra, dec)
+    lines.append(f'{ra:.6f} {dec:.6f}')
+  return '\n'.join(lines) + '\n'
 
 
 def fitscut_url(ra: float, dec: float, *, size: int = 240, red: str, green: str,
@@ -154,25 +253,83 @@ def check_coverage(ra: float, dec: float, url: str = '') -> None:
                      f'(dec >= {DEC_LIMIT:g} deg): no PS1 image')
 
 
+async def fetch_filenames_bulk(fetcher: http.Fetcher,
+                               positions: Sequence[tuple[float, float]], *,
+                               filters: str = ''.join(RGB_BANDS),
+                               base: str | None = None,
+                               chunk: int = BULK_POSITIONS,
+                               ) -> list[dict[str, str]]:
+  """The PS1 images at many positions, from POSTed files of positions.
+
+  One POST per `chunk` positions (cached, so a rerun asks nothing again);
+  positions south of dec -30 are not sent. Pass each answer to
+  `fetch_color_cutout(files=...)`.
+
+  Args:
+    fetcher: the client.
+    positions: (ra, dec) pairs, degrees.
+    filters: the bands wanted (default y, i, g: those of the colour image).
+    base: PS1 root; default `settings.ps1_url()`.
+    chunk: positions per request.
+
+  Returns:
+    For each position, in order, {band: filename} ({} where PS1 lists none,
+    or south of dec -30).
+
+  Raises:
+    http.FetchError: reason 'bad_table' (an answer that is not a table, or
+      an unsafe file name), or as `Fetcher.fetch`.
+  """
+  filters = _check_filters(filters)
+  if not isinstance(chunk, int) or chunk < 1:
+    raise ValueError(f'chunk={chunk!r}: expected a whole number >= 1')
+  checked = [skyserver.check_ra_dec(ra, dec) for ra, dec in positions]
+  out: list[dict[str, str]] = [{} for _ in checked]
+  wanted = [k for k, (_, dec) in enumerate(checked) if dec >= DEC_LIMIT]
+  url = f'{_base(base)}/cgi-bin/ps1filenames.py'
+  for start in range(0, len(wanted), chunk):
+    part = wanted[start:start + chunk]
+    text = positions_file([checked[k] for k in part])
+    digest = hashlib.sha256(f'{filters}\n{text}'.encode()).hexdigest()
+    body = await fetcher.fetch(
+        url, kind='text', check=TABLE_ANSWERS,
+        cache_name=f'ps1/filenames/{digest[:2]}/{digest}.txt',
+        form=(('filters', filters, None), ('type', 'stack', None),
+              ('file', text, 'positions.txt')))
+    by_position: dict[tuple[float, float], list[FileRow]] = {}
+    for row in parse_filename_rows(body, source=url):
+      by_position.setdefault(_position_key(row.ra, row.dec), []).append(row)
+    for k in part:
+      out[k] = _files_of(by_position.get(_position_key(*checked[k]), []))
+  return out
+
+
 async def fetch_color_cutout(fetcher: http.Fetcher, ra: float, dec: float,
-                             size: int = 240, base: str | None = None) -> bytes:
+                             size: int = 240, base: str | None = None,
+                             files: dict[str, str] | None = None) -> bytes:
   """A validated PS1 colour JPEG (y, i, g as R, G, B), cached by ra/dec/size.
 
   A cache hit makes no request at all; a miss asks ps1filenames.py for the
-  files, then fitscut.cgi for the image.
+  y, i and g files (unless `files` gives them, from `fetch_filenames_bulk`),
+  then fitscut.cgi for the image.
 
   Raises:
     NoCoverage: dec < -30 (before any request), or no y/i/g image listed.
     http.FetchError / http.ServiceUnreachable: as `Fetcher.fetch`.
   """
-  list_url = filenames_url(ra, dec, 'grizy', base)
+  list_url = filenames_url(ra, dec, ''.join(RGB_BANDS), base)
   check_coverage(ra, dec, list_url)
   name = cutout_cache_name(ra, dec, size)
   cached = await fetcher.read_cache(name, kind='jpeg')
   if cached is not None:
     return cached
-  table = await fetcher.fetch(list_url, kind='text')
-  files = parse_filenames(table, source=list_url)
+  if files is None:
+    table = await fetcher.fetch(list_url, kind='text', check=TABLE_ANSWERS)
+    files = parse_filenames(table, source=list_url)
+  else:
+    files = {band: _check_filename(file, band) for band, file in files.items()}
+  if not files:
+    raise NoCoverage(list_url, 'no_coverage', 'PS1 lists no image at this position')
   missing = [band for band in RGB_BANDS if band not in files]
   if missing:
     raise NoCoverage(list_url, 'no_coverage',

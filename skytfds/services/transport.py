@@ -13,6 +13,7 @@ import errno
 import threading
 import time
 import urllib.parse
+from typing import Any
 
 import aiohttp
 import fsspec
@@ -62,11 +63,43 @@ def retry_after_seconds(value: str | None) -> float | None:
   return max(0.0, when.timestamp() - time.time())
 
 
+# The fields of a multipart/form-data POST: (name, value, filename or None).
+Form = tuple[tuple[str, str | bytes, str | None], ...]
+
+
+def check_form(form: Any) -> Form:
+  """`form` as a Form (a tuple of (name, value, filename or None))."""
+  try:
+    fields = tuple((name, value, filename) for name, value, filename in form)
+  except (TypeError, ValueError):
+    raise ValueError(f'form={form!r}: expected (name, value, filename or None) '
+                     'fields') from None
+  for name, value, filename in fields:
+    if (not isinstance(name, str) or not isinstance(value, (str, bytes))
+        or not (filename is None or isinstance(filename, str))):
+      raise ValueError(f'form field {name!r}: expected a str name, a str or '
+                       'bytes value and a str filename or None')
+  return fields
+
+
+def _form_data(form: Form) -> aiohttp.FormData:
+  data = aiohttp.FormData(quote_fields=False)
+  for name, value, filename in form:
+    if filename is None:
+      data.add_field(name, value)
+    else:
+      data.add_field(name, value, filename=filename,
+                     content_type='text/plain')
+  return data
+
+
 async def get_http(session: aiohttp.ClientSession, url: str, kind: str, *,
                    timeout_s: float, max_bytes: int,
                    check: bodies.AnswerCheck,
-                   max_redirects: int = MAX_REDIRECTS) -> bytes:
-  """One GET of `url`: the body, checked by `check` for `kind`.
+                   max_redirects: int = MAX_REDIRECTS,
+                   form: Form | None = None) -> bytes:
+  """One GET of `url` (a multipart POST of `form` if given): the body,
+  checked by `check` for `kind`.
 
   Redirects are followed here, not by aiohttp, and only within the host of
   `url` (same host and port; http -> https on the same host is allowed), at
@@ -80,7 +113,7 @@ async def get_http(session: aiohttp.ClientSession, url: str, kind: str, *,
   try:
     return await asyncio.wait_for(
         _get_following(session, url, kind, max_bytes=max_bytes, check=check,
-                       max_redirects=max_redirects), timeout_s)
+                       max_redirects=max_redirects, form=form), timeout_s)
   except AttemptFailed:
     raise
   except aiohttp.ClientConnectorCertificateError as e:
@@ -110,11 +143,13 @@ async def get_http(session: aiohttp.ClientSession, url: str, kind: str, *,
 
 async def _get_following(session: aiohttp.ClientSession, url: str, kind: str, *,
                          max_bytes: int, check: bodies.AnswerCheck,
-                         max_redirects: int) -> bytes:
+                         max_redirects: int, form: Form | None = None) -> bytes:
   current = url
   for _ in range(max_redirects + 1):
-    async with session.get(current, allow_redirects=False,
-                           timeout=aiohttp.ClientTimeout(total=None)) as response:
+    # A form is POSTed again (new FormData) at each hop of a redirect.
+    method, data = ('GET', None) if form is None else ('POST', _form_data(form))
+    async with session.request(method, current, data=data, allow_redirects=False,
+                               timeout=aiohttp.ClientTimeout(total=None)) as response:
       status = response.status
       location = response.headers.get('Location')
       if status in _REDIRECT_STATUSES and location:

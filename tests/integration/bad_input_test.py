@@ -255,6 +255,13 @@ PS1_TABLES = (
         [PS1_HEADER, _ps1_row('g'), _ps1_row('i'),
          _ps1_row('y', '/../../etc/passwd')]), 'text/plain'),
     ('html_page', LOGIN_PAGE, 'text/html'),
+    # Issue 20 item 11: a plain path is not a PS1 file name either.
+    ('etc_passwd_file_name', '\n'.join(
+        [PS1_HEADER, _ps1_row('g'), _ps1_row('i'),
+         _ps1_row('y', '/etc/passwd')]), 'text/plain'),
+    # Issue 14 item 6: the real table comes with an HTML content type.
+    ('table_sent_as_html', '\n'.join(
+        [PS1_HEADER] + [_ps1_row(b) for b in 'giy']), 'text/html'),
 )
 
 
@@ -734,9 +741,9 @@ def test_pan_starrs_coverage_and_bad_tables(server, tmp_path):
       **_service_env(server),
       settings.CATALOG_ENV: str(tmp_path / 'catalog.csv')})
   report = _report(builder)
-  assert report['objects_written'] == 1
+  assert report['objects_written'] == 2  # good, table_sent_as_html
   assert report['skipped_by_reason'] == {
-      'no_ps1_coverage': 3, 'fetch_failed': 1, 'bad_image': 1}
+      'no_ps1_coverage': 3, 'fetch_failed': 2, 'bad_image': 1}
   assert _skip_entry(report, 'no_ps1_coverage', keys['south_of_ps1']).endswith(
       'dec -45.000000 is south of the Pan-STARRS 3pi survey (dec >= -30 deg): '
       'no PS1 image [no_coverage]')
@@ -744,10 +751,13 @@ def test_pan_starrs_coverage_and_bad_tables(server, tmp_path):
       'PS1 lists no image at this position [no_coverage]')
   assert _skip_entry(report, 'no_ps1_coverage', keys['no_y_image']).endswith(
       'PS1 lists no y image at this position [no_coverage]')
-  unsafe = _skip_entry(report, 'fetch_failed', keys['unsafe_file_name'])
-  assert unsafe.endswith(
-      "line 4: PS1 file name for band y '/../../etc/passwd': expected a path "
-      "of letters, digits, '_', '.', '-' and '/' (no '..') [bad_table]"), unsafe
+  for name, file_name in [('unsafe_file_name', '/../../etc/passwd'),
+                          ('etc_passwd_file_name', '/etc/passwd')]:
+    unsafe = _skip_entry(report, 'fetch_failed', keys[name])
+    assert unsafe.endswith(
+        f"line 4: PS1 file name for band y '{file_name}': expected a PS1 stack "
+        'image as ps1filenames.py lists it, /rings.v3.skycell/PPPP/SSS/'
+        'rings.v3.skycell.PPPP.SSS.stk.<band>.unconv.fits [bad_table]'), unsafe
   assert 'an HTML page came back instead of text data' in _skip_entry(
       report, 'bad_image', keys['html_page'])
   requests = server.requests[before:]

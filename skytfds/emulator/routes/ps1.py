@@ -1,13 +1,23 @@
 """STScI's Pan-STARRS cutout service: ps1filenames.py and fitscut.cgi.
 
-  /cgi-bin/ps1filenames.py?ra=&dec=&filters=    `Sky.ps1_filenames` (text)
+  GET  /cgi-bin/ps1filenames.py?ra=&dec=&filters=    `Sky.ps1_filenames`
+  POST /cgi-bin/ps1filenames.py  (multipart: file = lines "ra dec", filters,
+       type)                                         `Sky.ps1_filenames_bulk`
   /cgi-bin/fitscut.cgi?ra=&dec=&size=&format=jpg&red=&green=&blue=
       `Sky.ps1_jpeg` (image/jpeg, 0.25 arcsec/pixel).
+
+The file table is sent as text/html, the type the real script's answer
+carries, although its body is a whitespace table.
 """
 
 # Follows spacetelescope/fitscut fitscut.c (the options: size in pixels,
-# red/green/blue file names, format jpg) and astropy/astroquery
-# astroquery/mast (the ps1filenames.py table a client reads).
+# red/green/blue file names, format jpg), the ps1filenames.py usage of
+# STScI's own notebooks (spacetelescope/mast_notebooks PS1_image; the
+# PS1 Image Cutout Service page, outerspace.stsci.edu): a GET with ra, dec,
+# filters, or for many positions a POST of `filters`, `type` and a file
+# field `file` holding one "ra dec" line per position, answered by one table
+# whose rows carry each position's ra and dec. The text/html type of the
+# table is what issue 14 item 6 records of the real answer.
 
 from __future__ import annotations
 
@@ -25,21 +35,66 @@ if TYPE_CHECKING:
 
 SIZE_RANGE = (8, 2048)            # pixels
 DEFAULT_SIZE = 240
+MAX_POSITIONS = 100_000           # lines of a POSTed file
+TABLE_TYPE = 'text/html; charset=utf-8'
 _FILE_RE = re.compile(r'[A-Za-z0-9_./-]{1,300}')
 _FILTERS_RE = re.compile(f'[{"".join(survey.PS1_BANDS)}]{{1,5}}')
 
 
-async def ps1_filenames(emulator: 'Emulator',
-                        request: web.Request) -> web.StreamResponse:
-  ra, dec = params.position(request.query)
+def _filters(values) -> str:
   every = ''.join(survey.PS1_BANDS)
-  filters = request.query.get('filters', every) or every
+  filters = str(values.get('filters', every) or every)
   if not _FILTERS_RE.fullmatch(filters):
     raise params.HttpError(400, f'Parameter filters={filters!r}: give letters '
                            f'from {every}.')
-  return await emulator.serve(
-      request, payload='text', content_type='text/plain; charset=utf-8',
-      produce=lambda: emulator.sky.ps1_filenames(ra, dec, filters))
+  return filters
+
+
+def _positions(text: str) -> list[tuple[float, float]]:
+  """The "ra dec" lines of a POSTed file (blank lines and # comments skipped)."""
+  positions = []
+  for number, line in enumerate(text.splitlines(), start=1):
+    fields = line.split('#', 1)[0].replace(',', ' ').split()
+    if not fields:
+      continue
+    if len(fields) < 2:
+      raise params.HttpError(400, f'file line {number}: expected "ra dec", got '
+                             f'{line[:80]!r}.')
+    ra, dec = params.position({'ra': fields[0], 'dec': fields[1]})
+    positions.append((ra, dec))
+    if len(positions) > MAX_POSITIONS:
+      raise params.HttpError(400, f'file: more than {MAX_POSITIONS} positions.')
+  return positions
+
+
+async def ps1_filenames(emulator: 'Emulator',
+                        request: web.Request) -> web.StreamResponse:
+  if request.method == 'POST':
+    form = await request.post()
+    upload = form.get('file')
+    if upload is None:
+      raise params.HttpError(400, 'Missing the file field (one "ra dec" line '
+                             'per position).')
+    raw = upload.file.read() if hasattr(upload, 'file') else upload
+    text = raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else str(raw)
+    positions = _positions(text)
+    filters = _filters(form)
+  else:
+    positions = [params.position(request.query)]
+    filters = _filters(request.query)
+  sky = emulator.sky
+
+  def produce() -> str:
+    bulk = getattr(sky, 'ps1_filenames_bulk', None)
+    if bulk is not None:
+      return bulk(positions, filters)
+    tables = [sky.ps1_filenames(ra, dec, filters).splitlines()
+              for ra, dec in positions]
+    header = tables[0][:1] if tables else []
+    return '\n'.join(header + [row for t in tables for row in t[1:]]) + '\n'
+
+  return await emulator.serve(request, payload='text',
+                              content_type=TABLE_TYPE, produce=produce)
 
 
 async def fitscut(emulator: 'Emulator',
@@ -76,4 +131,5 @@ def add_routes(app: web.Application, emulator: 'Emulator') -> None:
     return await fitscut(emulator, request)
 
   app.router.add_get('/cgi-bin/ps1filenames.py', filenames_handler)
+  app.router.add_post('/cgi-bin/ps1filenames.py', filenames_handler)
   app.router.add_get('/cgi-bin/fitscut.cgi', fitscut_handler)
