@@ -7,6 +7,7 @@ skytfds.services or skytfds.datasets code), one job per module:
   routes/        one module per service: sqlsearch, imgcutout, sas, ps1
                  (and params, the parameter checks they share)
   sql, tables    SkyServer SQL on sqlite3; the PhotoObj / SpecObj rows
+  spexecutesql   what SkyServer does to a query first: its refusals, throttle
   catalogs       the shared real catalogue or a generated one
   payload_cache  rendered payloads on disk or in memory; image LRUs
   faults         deterministic fault injection
