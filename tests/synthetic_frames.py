@@ -100,6 +100,18 @@ def frame_bytes_as_given(h: fits.Header, pixels: np.ndarray | None = None) -> by
   return bz2.compress(raw + pixels.astype('>f4').tobytes(), 1)
 
 
+def frame_bytes_with_comments(count: int, band: str = 'r') -> bytes:
+  """A frame whose HDU0 header carries `count` COMMENT cards (made as bytes:
+  astropy would take minutes to add 400,000 cards)."""
+  full = fits.Header([('SIMPLE', True), ('BITPIX', -32), ('NAXIS', 2),
+                      ('NAXIS1', SHAPE[1]), ('NAXIS2', SHAPE[0])])
+  full.extend(header(band), strip=False)
+  cards = full.tostring(endcard=False, padding=False).encode()
+  cards += b'COMMENT padding'.ljust(80) * count + b'END'.ljust(80)
+  cards += b' ' * (-len(cards) % 2880)
+  return bz2.compress(cards + np.zeros(SHAPE, '>f4').tobytes(), 1)
+
+
 def sip_header(band: str = 'r', strength: float = 5e-4) -> fits.Header:
   """A TAN-SIP header whose distortion sky -> pixel cannot invert off-centre."""
   return header(band, CTYPE1='RA---TAN-SIP', CTYPE2='DEC--TAN-SIP', A_ORDER=2,

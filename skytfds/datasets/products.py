@@ -43,6 +43,11 @@ from skytfds.services import skyserver
 
 # A stamp with more of its area off the frame than this is skipped as `near_edge`.
 MAX_PADDED_FRACTION = 0.5
+# Largest stamp value kept, nanomaggies per pixel: far beyond any real source
+# (a whole bright galaxy is < 1e7), and where float32 arithmetic on stamps
+# (squares above 1.8e19) starts to overflow. Beyond it, or inf/NaN (the cubic
+# spline overshooting next to extreme frame pixels): skipped as `non_finite`.
+MAX_STAMP_VALUE = 1e19
 # Largest cutout accepted: a 240x240 colour JPEG is 10-40 KB (its raw pixels
 # 169 KiB); anything near this is padding (COM/APP segments), not an image.
 MAX_CUTOUT_BYTES = 512 * 2**10
@@ -260,7 +265,8 @@ class FrameProduct(abc.ABC):
       raise Skip('off_frame', f'ra={ra:.6f} dec={dec:.6f}')
     if padded > MAX_PADDED_FRACTION:
       raise Skip('near_edge', f'{padded:.0%} of the stamp is off the frame')
-    finite = np.isfinite(stack)
+    with np.errstate(invalid='ignore'):
+      finite = np.abs(stack) <= MAX_STAMP_VALUE  # False for inf and NaN too.
     if not finite.all():
       raise Skip('non_finite', _non_finite_detail(frames, stack, finite, self.bands))
     return self._features(stack, mask)
@@ -288,8 +294,9 @@ def _non_finite_detail(frames, stack: np.ndarray, finite: np.ndarray,
   bad = [b for k, b in enumerate(bands) if not finite[..., k].all()]
   where = frames['r'].source or 'the frame'
   return (f'{where}: {int(np.count_nonzero(~finite))} of {stack.size} stamp '
-          f'values are inf or NaN after resampling, in band {", ".join(bad)}: '
-          'frame pixels near the object are too large for float32')
+          f'values are inf, NaN or beyond +-{MAX_STAMP_VALUE:g} nanomaggies '
+          f'after resampling, in band {", ".join(bad)}: frame pixels near the '
+          'object are too large for float32')
 
 
 class UgrizStamps(FrameProduct):
