@@ -313,7 +313,6 @@ def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
   # First: MultiWorkerMirroredStrategy must exist before other TF operations.
   strategy = make_strategy(config.strategy)
   builder = input_pipeline.get_builder(config.dataset, config.data_dir)
-  input_pipeline.require_splits(builder, SPLITS)
   models.get_backbone(config.model)
   if config.batch_size <= 0:
     raise trainer_flags.RunError(
@@ -328,6 +327,8 @@ def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
   keras.utils.set_random_seed(config.seed)
   with global_policy(choices.policy):
     classifier = build_classifier(config, strategy, len(names))
+    # After the weights are checked: a wrong weights file is said first.
+    input_pipeline.require_splits(builder, SPLITS)
     write_run_config(workdir, config, builder, classifier, choices.policy)
     images = image_source(config, builder, classifier.input_size)
     counts = {split: input_pipeline.num_examples(builder, split)
