@@ -77,6 +77,12 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
                       help='milliseconds added to every response')
   parser.add_argument('--slow_ms', type=float, default=2000.0,
                       help='delay of a "slow" fault, milliseconds')
+  parser.add_argument('--sql_delay_s', type=float, default=0.0,
+                      help='seconds every SqlSearch query takes (to watch a '
+                      "client wait; the real server allows 600)")
+  parser.add_argument('--sql_queries_per_minute', type=int, default=60,
+                      help="SkyServer's per-client query limit (spExecuteSQL); "
+                      '0 for none (default 60, as the real server)')
   parser.add_argument('--preview', nargs=2, metavar=('RUN-CAMCOL-FIELD', 'PNG'),
                       help='save an SDSS-style i,r,g colour rendering of the '
                       'simulated field (e.g. 003918-3-0213 out.png) and exit')
@@ -86,6 +92,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
   if args.max_faults_per_url < 0:
     parser.error(f'--max_faults_per_url={args.max_faults_per_url}: give 0 '
                  '(no cap) or more')
+  if args.sql_delay_s < 0 or args.sql_queries_per_minute < 0:
+    parser.error('--sql_delay_s and --sql_queries_per_minute take 0 or more')
   if not 0 <= args.port <= 65535:
     parser.error(f'--port={args.port}: give 0..65535')
   try:
@@ -178,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
       fault_rate=args.fault_rate, seed=args.seed, latency_ms=args.latency_ms,
       fault_kinds=args.fault_kinds or None,
       max_faults_per_url=args.max_faults_per_url or None,
-      slow_ms=args.slow_ms)
+      slow_ms=args.slow_ms, sql_delay_s=args.sql_delay_s,
+      sql_queries_per_minute=args.sql_queries_per_minute or None)
   print(f'sky_server: {len(catalog.objects)} objects from {catalog.source}, '
         f'{len(sky.frame_ids())} fields; faults {args.fault_rate:g} '
         f'(seed {args.seed})', file=sys.stderr, flush=True)
