@@ -50,6 +50,10 @@ class _Sky:
   def frame_ids(self):
     return set()
 
+  def in_footprint(self, ra, dec):
+    del dec
+    return not 100 <= ra < 101  # SDSS never imaged ra 100..101 here.
+
   def cutout_jpeg(self, ra, dec, *, scale=0.4, width=240, height=240):
     del dec, scale, width, height
     if ra >= 10:
@@ -130,3 +134,12 @@ def test_hostile_cutouts_leave_the_others_written(hostile):
   assert len(images) == 1
   assert dict(report.skipped) == {'corrupt_image': 3, 'too_large': 1,
                                   'bad_image': 1}
+
+
+def test_outside_the_footprint_is_its_own_skip_asked_once(tmp_path):
+  """getjpeg's 404 with a JPEG body: never imaged, not a failed download."""
+  images, report, served, _ = _run(tmp_path, [1.0, 100.5])
+  assert dict(report.skipped) == {'outside_footprint': 1}
+  [entry] = report.skipped_examples['outside_footprint']
+  assert 'outside the SDSS imaging footprint' in entry
+  assert served[100.5] == 0 and len(images) == 1  # 404s are not "served"

@@ -20,6 +20,7 @@ from skytfds.datasets import products
 from skytfds.datasets import report as report_lib
 from skytfds.services import http
 from skytfds.services import ps1
+from skytfds.services import skyserver
 
 # Fetch failures that mean the service answered, but not with an image.
 _BAD_BODY_REASONS = ('html', 'bad_magic', 'wrong_type', 'truncated', 'empty')
@@ -66,6 +67,8 @@ class CutoutStage:
         data = await self.product.fetch(fetcher, obj.ra, obj.dec, self.ctx)
       except ps1.NoCoverage as e:
         return 'no_ps1_coverage', str(e)
+      except skyserver.OutsideFootprint as e:
+        return 'outside_footprint', str(e)
       except http.ServiceUnreachable:
         raise
       except http.FetchError as e:

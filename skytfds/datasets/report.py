@@ -20,6 +20,7 @@ SKIP_REASONS = {
     'fetch_failed': 'the download kept failing after all retries',
     'corrupt_download': 'the file failed to decode, again after fresh downloads',
     'no_ps1_coverage': 'outside Pan-STARRS 3pi coverage (dec < -30)',
+    'outside_footprint': 'outside the SDSS imaging footprint (getjpeg answered 404)',
     'bad_image': 'the service answered with something that is not a valid image',
     'bad_frame': 'the frame file is whole but a header value or its WCS cannot be used',
     'corrupt_image': 'the JPEG\'s coded data is damaged, again after fresh downloads',
