@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
+import synthetic_frames as sf
+
 from skytfds import imaging
 from skytfds.imaging import frames as frames_lib
 from skytfds.imaging import jpeg as jpeg_lib
@@ -205,30 +207,7 @@ def test_frame_rgb_matches_sdss_jpeg(real_frames):
 # ------------------------------------------------------------ decode refusals
 
 
-def _header(band='r', **edits):
-  """A real-looking SDSS frame HDU0 header (TAN WCS, nanomaggy, FILTER)."""
-  header = fits.Header()
-  header['BUNIT'] = 'nanomaggy'
-  header['FILTER'] = band
-  header['RADECSYS'] = 'ICRS'
-  header['CTYPE1'] = 'RA---TAN'
-  header['CTYPE2'] = 'DEC--TAN'
-  header['CUNIT1'] = 'deg'
-  header['CUNIT2'] = 'deg'
-  header['CRPIX1'] = 1025.0
-  header['CRPIX2'] = 745.0
-  header['CRVAL1'] = 229.537988811
-  header['CRVAL2'] = 42.7632764344
-  header['CD1_1'] = 6.12244995309E-05
-  header['CD1_2'] = 9.14089391883E-05
-  header['CD2_1'] = 9.13919502146E-05
-  header['CD2_2'] = -6.12100865715E-05
-  for key, value in edits.items():
-    if value is None:
-      del header[key]
-    else:
-      header[key] = value
-  return header
+_header = sf.header  # An SDSS-like HDU0 header; None deletes a key.
 
 
 def _fits_bytes(image=None, header=None):
