@@ -50,6 +50,19 @@ class _Sky:
   def frame_ids(self):
     return set()
 
+  def ps1_filenames(self, ra, dec, filters='grizy'):
+    rows = ['projcell subcell ra dec filter mjd type filename shortname '
+            'badflag']
+    for band in filters:
+      name = f'rings.v3.skycell.2381.053.stk.{band}.unconv.fits'
+      rows.append(f'2381 53 {ra:.6f} {dec:.6f} {band} 56000.0 stack '
+                  f'/rings.v3.skycell/2381/053/{name} {name} 0')
+    return '\n'.join(rows) + '\n'
+
+  def ps1_jpeg(self, ra, dec, *, size=240, red, green, blue):
+    del dec, red, green, blue
+    return sf.jpeg(size, seed=int(ra * 10))
+
   def in_footprint(self, ra, dec):
     del dec
     return not 100 <= ra < 101  # SDSS never imaged ra 100..101 here.
@@ -65,19 +78,19 @@ def _objects(ras):
   return sf.objects([(FRAME, ra, 1.5, 'STAR') for ra in ras])
 
 
-def _run(tmp_path, ras, **faults):
+def _run(tmp_path, ras, product=products.SDSS, **faults):
   with emulator_app.EmulatorThread(_Sky(), **faults) as emulator:
     ctx = context_lib.BuildContext(
         workdir=str(tmp_path / 'work'), release=17, sas_url='unused',
-        skyserver_url=emulator.url, ps1_url='unused', max_concurrency=4)
-    stage = cutout_stage.CutoutStage(products.SDSS, ctx)
+        skyserver_url=emulator.url, ps1_url=emulator.url, max_concurrency=4)
+    stage = cutout_stage.CutoutStage(product, ctx)
     objs = _objects(ras)
     report = report_lib.BuildReport(dataset='sdss_cutouts', config='tiny')
     stage.prepare(objs, report)
     stats = emulator.stats()
   served = collections.Counter()
   for path, n in stats['served'].items():
-    if 'getjpeg' in path:
+    if 'getjpeg' in path or 'fitscut' in path:
       served[float(path.split('ra=')[1].split('&')[0])] += n
   images = {o.key: a['image'] for o, a in stage.examples(objs)}
   return images, report, served, stats
@@ -143,3 +156,14 @@ def test_outside_the_footprint_is_its_own_skip_asked_once(tmp_path):
   [entry] = report.skipped_examples['outside_footprint']
   assert 'outside the SDSS imaging footprint' in entry
   assert served[100.5] == 0 and len(images) == 1  # 404s are not "served"
+
+
+def test_ps1_files_are_looked_up_in_one_post_not_one_get_each(tmp_path):
+  """Issue 14.6: ps1filenames.py is asked once for all positions (POST)."""
+  ras = [1.0, 2.0, 3.0, 4.0, 5.0]
+  images, report, served, stats = _run(tmp_path, ras, products.PS1)
+  assert report.skipped == {} and len(images) == 5
+  lookups = {p: n for p, n in stats['hits'].items() if 'ps1filenames' in p}
+  assert sum(lookups.values()) == 1, lookups
+  assert set(served.values()) == {1}
+  assert stats['requests'] == 1 + len(ras)  # one lookup, one fitscut each

@@ -12,6 +12,7 @@ size cap never.
 import asyncio
 from typing import Iterator
 
+from absl import logging
 import tqdm
 
 from skytfds import catalog
@@ -44,9 +45,10 @@ class CutoutStage:
                          unit=' cutouts')
     async with http.Fetcher(self.ctx.cache_dir,
                             max_concurrency=self.ctx.max_concurrency) as fetcher:
+      hints = await self._look_up(fetcher, objects)
 
       async def one(obj):
-        reason, detail = await self._fetch_one(fetcher, obj)
+        reason, detail = await self._fetch_one(fetcher, obj, hints.get(obj.key))
         if reason:
           report.skip(obj.key, reason, detail)
         else:
@@ -59,12 +61,36 @@ class CutoutStage:
         progress.close()
       return fetcher.stats.as_dict()
 
-  async def _fetch_one(self, fetcher, obj) -> tuple[str, str]:
+  async def _look_up(self, fetcher, objects) -> dict:
+    """key -> the product's bulk answer, for the objects not cached yet.
+
+    A bulk lookup that fails (other than an unreachable service) is logged
+    and each object is then asked on its own, as without one.
+    """
+    todo = [o for o in objects if not fetcher.cache_path(
+        self.product.cache_name(o.ra, o.dec, self.ctx)).exists()]
+    if not todo:
+      return {}
+    try:
+      answers = await self.product.look_up(
+          fetcher, [(o.ra, o.dec) for o in todo], self.ctx)
+    except http.ServiceUnreachable:
+      raise
+    except http.FetchError as e:
+      logging.warning('%s: the bulk lookup failed (%s); asking per object',
+                      self.product.name, e)
+      return {}
+    if answers is None:
+      return {}
+    return {o.key: answer for o, answer in zip(todo, answers)}
+
+  async def _fetch_one(self, fetcher, obj, hint=None) -> tuple[str, str]:
     """('', '') when the cutout is cached and whole, else (skip reason, detail)."""
     downloads = 0
     while True:
       try:
-        data = await self.product.fetch(fetcher, obj.ra, obj.dec, self.ctx)
+        data = await self.product.fetch(fetcher, obj.ra, obj.dec, self.ctx,
+                                        hint)
       except ps1.NoCoverage as e:
         return 'no_ps1_coverage', str(e)
       except skyserver.OutsideFootprint as e:

@@ -24,7 +24,7 @@ import abc
 import dataclasses
 import enum
 import io
-from typing import Awaitable, Mapping
+from typing import Any, Awaitable, Mapping, Sequence
 
 import numpy as np
 import PIL.Image
@@ -163,8 +163,22 @@ class CutoutProduct(abc.ABC):
 
   @abc.abstractmethod
   def fetch(self, fetcher: http.Fetcher, ra: float, dec: float,
-            ctx: context_lib.BuildContext) -> Awaitable[bytes]:
-    """The cutout's bytes as served (through the fetcher's cache)."""
+            ctx: context_lib.BuildContext, hint: Any = None) -> Awaitable[bytes]:
+    """The cutout's bytes as served (through the fetcher's cache).
+
+    `hint`: this position's answer from `look_up`, when there was one.
+    """
+
+  async def look_up(self, fetcher: http.Fetcher,
+                    positions: Sequence[tuple[float, float]],
+                    ctx: context_lib.BuildContext) -> list[Any] | None:
+    """What `fetch` needs to know of many positions, asked in bulk; None: nothing.
+
+    A service that must be asked where each image lives before it serves it
+    (Pan-STARRS) answers that for all positions at once here.
+    """
+    del fetcher, positions, ctx
+    return None
 
   @abc.abstractmethod
   def cache_name(self, ra: float, dec: float,
@@ -180,7 +194,8 @@ class CutoutProduct(abc.ABC):
 class SdssCutout(CutoutProduct):
   """SkyServer ImgCutout getjpeg: SDSS's own colour rendering of g, r, i."""
 
-  def fetch(self, fetcher, ra, dec, ctx):
+  def fetch(self, fetcher, ra, dec, ctx, hint=None):
+    del hint  # getjpeg needs no lookup.
     return skyserver.fetch_cutout(
         fetcher, ra, dec, scale=self.scale, width=self.size, height=self.size,
         release=ctx.release, base=ctx.skyserver_url)
@@ -194,9 +209,13 @@ class SdssCutout(CutoutProduct):
 class Ps1Cutout(CutoutProduct):
   """Pan-STARRS fitscut colour cutout of y, i, g at PS1's native scale."""
 
-  def fetch(self, fetcher, ra, dec, ctx):
+  def fetch(self, fetcher, ra, dec, ctx, hint=None):
     return ps1.fetch_color_cutout(fetcher, ra, dec, size=self.size,
-                                  base=ctx.ps1_url)
+                                  base=ctx.ps1_url, files=hint)
+
+  async def look_up(self, fetcher, positions, ctx):
+    """Each position's y, i, g file names, from POSTed lists of positions."""
+    return await ps1.fetch_filenames_bulk(fetcher, positions, base=ctx.ps1_url)
 
   def cache_name(self, ra, dec, ctx):
     del ctx  # PS1 has one data release.
