@@ -35,11 +35,7 @@ _SOF_SUPPORTED = {0xC0: 'baseline', 0xC1: 'extended', 0xC2: 'progressive'}
 _SOF_UNSUPPORTED = frozenset({0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
                               0xCE, 0xCF, 0xCC})
 _RST = range(0xD0, 0xD8)
-_EOI = 0xD9
-_SOS = 0xDA
-_DHT = 0xC4
-_DRI = 0xDD
-_SOI = 0xD8
+_SOI, _EOI, _SOS, _DHT, _DRI = 0xD8, 0xD9, 0xDA, 0xC4, 0xDD
 # Segments that do not change how the coded data reads: quantisation tables,
 # application data (JFIF, EXIF, ICC...) and comments.
 _SKIPPED = frozenset({0xDB, 0xFE, *range(0xE0, 0xF0)})
@@ -87,8 +83,7 @@ class _Frame:
 def _lookup(counts: bytes, symbols: bytes) -> list[int]:
   """A 16-bit lookup table: window -> (code length << 8 | symbol), 0 if no code."""
   table = [0] * 65536
-  code = 0
-  k = 0
+  code = k = 0
   for length in range(1, 17):
     for _ in range(counts[length - 1]):
       if code >= 1 << length:
@@ -148,8 +143,7 @@ def _read_frame(payload: bytes, marker: int) -> _Frame:
     if any(c.ident == ident for c in components):
       raise JpegError(f'component id {ident} appears twice')
     components.append(_Component(ident, h, v))
-  h_max = max(c.h for c in components)
-  v_max = max(c.v for c in components)
+  h_max, v_max = max(c.h for c in components), max(c.v for c in components)
   for c in components:
     c.blocks_wide = -(-(-(-width * c.h // h_max)) // 8)
     c.blocks_high = -(-(-(-height * c.v // v_max)) // 8)
@@ -210,8 +204,7 @@ class _Scan:
       raise JpegError(f'scan {index}: header of {len(payload)} bytes')
     count = payload[0]
     self.index = index
-    self.components = []
-    self.dc, self.ac = [], []
+    self.components, self.dc_tables, self.ac_tables = [], [], []
     by_id = {c.ident: c for c in frame.components}
     for n in range(count):
       ident, td_ta = payload[1 + 2 * n], payload[2 + 2 * n]
@@ -219,15 +212,12 @@ class _Scan:
         raise JpegError(f'scan {index}: component {ident} not in the frame '
                         'or given twice')
       self.components.append(by_id[ident])
-      self.dc.append(td_ta >> 4)
-      self.ac.append(td_ta & 15)
+      self.dc_tables.append(tables.get((0, td_ta >> 4)))
+      self.ac_tables.append(tables.get((1, td_ta & 15)))
     self.ss, self.se = payload[1 + 2 * count], payload[2 + 2 * count]
     self.ah, self.al = payload[3 + 2 * count] >> 4, payload[3 + 2 * count] & 15
-    self.frame = frame
-    self.restart = restart
+    self.frame, self.restart = frame, restart
     self._check_header()
-    self.dc_tables = [tables.get((0, t)) for t in self.dc]
-    self.ac_tables = [tables.get((1, t)) for t in self.ac]
     needs_dc = self.ss == 0 and self.ah == 0  # DC refinement reads raw bits.
     if (needs_dc and None in self.dc_tables or
         self.se > 0 and None in self.ac_tables):
@@ -247,16 +237,14 @@ class _Scan:
     if self.al > 13 or (self.ah and self.ah != self.al + 1):
       raise JpegError(f'{where}: successive approximation {self.ah}/{self.al}')
 
-  def mcu_count(self) -> int:
-    if len(self.components) == 1:
-      c = self.components[0]
-      return c.blocks_wide * c.blocks_high
-    f = self.frame
-    return -(-f.width // (8 * f.h_max)) * -(-f.height // (8 * f.v_max))
-
   def decode(self, data: bytes, intervals: list[tuple[int, int, int]]) -> None:
     """Huffman-decodes every restart interval; JpegError on any inconsistency."""
-    total = self.mcu_count()
+    if len(self.components) == 1:  # Non-interleaved: an MCU is one block.
+      c = self.components[0]
+      total = c.blocks_wide * c.blocks_high
+    else:
+      f = self.frame
+      total = -(-f.width // (8 * f.h_max)) * -(-f.height // (8 * f.v_max))
     per = self.restart or total
     expected = -(-total // per)
     if len(intervals) != expected:
@@ -270,31 +258,15 @@ class _Scan:
       first = n * per
       self._interval(coded, first, min(first + per, total), begin)
 
-  def _layout(self) -> list[int]:
-    """The component (index into the scan's) of each block of an MCU, in order."""
-    if len(self.components) == 1:
-      return [0]
-    return [k for k, c in enumerate(self.components) for _ in range(c.h * c.v)]
-
   def _interval(self, coded: bytes, first: int, last: int, offset: int) -> None:
     bits = 8 * len(coded)
     w = _windows(coded)
     where = f'scan {self.index}, coded data at byte {offset}'
-    mcu = first
     try:
-      if self.frame.coding == 'progressive':
-        pos, eobrun = self._progressive(w, bits, first, last)
+      if self.ss == 0:  # Sequential, or a progressive DC scan.
+        pos, eobrun = self._mcus(w, bits, first, last), 0
       else:
-        pos, eobrun = 0, 0
-        blocks = [(self.dc_tables[k], self.ac_tables[k]) for k in self._layout()]
-        for mcu in range(first, last):
-          for dc, ac in blocks:
-            entry = dc[w[pos]]
-            if not entry or entry & 0xFF > _MAX_DC_CATEGORY:
-              raise _BadCode('invalid DC code')
-            pos = _sequential_ac(w, pos + (entry >> 8) + (entry & 0xFF), ac)
-          if pos > bits:
-            raise IndexError
+        pos, eobrun = self._bands(w, bits, first, last)
     except IndexError:
       raise JpegError(f'{where}: the data ends before the last of its '
                       f'{last - first} MCUs (truncated or corrupt)') from None
@@ -302,115 +274,108 @@ class _Scan:
       raise JpegError(f'{where}: {e} (corrupt data)') from None
     if eobrun:
       raise JpegError(f'{where}: end-of-band run goes past the end of the scan')
-    left = bits - pos
-    if left >= 8:
-      raise JpegError(f'{where}: {left // 8} bytes of coded data left after the '
-                      'last MCU (corrupt data)')
+    if bits - pos >= 8:
+      raise JpegError(f'{where}: {(bits - pos) // 8} bytes of coded data left '
+                      'after the last MCU (corrupt data)')
 
-  def _progressive(self, w, bits: int, first: int, last: int) -> tuple[int, int]:
-    """Decodes MCUs first..last-1 of a progressive scan; returns (pos, eobrun)."""
-    pos = 0
-    if self.ss == 0:  # DC scan, interleaved or not.
-      dc = [self.dc_tables[k] for k in self._layout()]
-      for _ in range(first, last):
-        for table in dc:
-          if self.ah:
-            pos += 1  # Refinement: one bit per block.
-            continue
-          entry = table[w[pos]]
-          if not entry or entry & 0xFF > _MAX_DC_CATEGORY:
-            raise _BadCode('invalid DC code')
-          pos += (entry >> 8) + (entry & 0xFF)
-        if pos > bits:
-          raise IndexError
-      return pos, 0
-    state = {'pos': 0, 'eobrun': 0}
-    table = self.ac_tables[0]
-    history = self._history()
-    decode = _refine_ac if self.ah else _first_ac
-    for block in range(first, last):
-      decode(w, state, table, self.ss, self.se, history, block * 64)
-      if state['pos'] > bits:
+  def _mcus(self, w, bits: int, first: int, last: int) -> int:
+    """Decodes MCUs first..last-1: DC, and in a sequential scan AC; -> pos."""
+    sequential = self.frame.coding != 'progressive'
+    # The (DC, AC) tables of each block of an MCU, in order.
+    one = len(self.components) == 1  # Non-interleaved: an MCU is one block.
+    pairs = zip(self.components, zip(self.dc_tables, self.ac_tables))
+    blocks = [t for c, t in pairs for _ in range(1 if one else c.h * c.v)]
+    if self.ah:  # Progressive DC refinement: one bit per block.
+      pos = len(blocks) * (last - first)
+      if pos > bits:
         raise IndexError
-    return state['pos'], state['eobrun']
+      return pos
+    pos = 0
+    for _ in range(first, last):
+      for dc, ac in blocks:
+        entry = dc[w[pos]]
+        if not entry or entry & 0xFF > _MAX_DC_CATEGORY:
+          raise _BadCode('invalid DC code')
+        pos += (entry >> 8) + (entry & 0xFF)
+        if sequential:
+          pos = _first_ac(w, pos, ac)[0]
+      if pos > bits:
+        raise IndexError
+    return pos
 
-  def _history(self) -> bytearray:
-    """Which coefficients of the scan's one component are nonzero so far."""
+  def _bands(self, w, bits: int, first: int, last: int) -> tuple[int, int]:
+    """Decodes blocks first..last-1 of a progressive AC scan; (pos, eobrun)."""
+    table, ss, se = self.ac_tables[0], self.ss, self.se
     c = self.components[0]
-    if c.nonzero is None:
+    if c.nonzero is None:  # Which coefficients are nonzero so far.
       c.nonzero = bytearray(64 * c.blocks_wide * c.blocks_high)
-    return c.nonzero
+    history = c.nonzero
+    pos = eobrun = 0
+    for block in range(first, last):
+      if self.ah:
+        pos, eobrun = _refine_ac(w, pos, eobrun, table, ss, se, history,
+                                 block * 64)
+      elif eobrun:
+        eobrun -= 1
+      else:
+        pos, eobrun = _first_ac(w, pos, table, ss, se, history, block * 64)
+      if pos > bits:
+        raise IndexError
+    return pos, eobrun
 
 
 class _BadCode(Exception):
   """A code that no valid encoder writes; the message names it."""
 
 
-def _sequential_ac(w: list[int], pos: int, table: list[int]) -> int:
-  k = 1
-  while k < 64:
-    entry = table[w[pos]]
-    if not entry:
-      raise _BadCode('invalid AC code')
-    pos += entry >> 8
-    rs = entry & 0xFF
-    r, s = rs >> 4, rs & 15
-    if s:
-      k += r
-      if k > 63 or s > _MAX_AC_CATEGORY:
-        raise _BadCode(f'AC symbol 0x{rs:02x} at coefficient {k}')
-      pos += s
-      k += 1
-    elif r == 15:
-      k += 16
-      if k > 63:
-        raise _BadCode('zero run past the end of a block')
-    elif r == 0:
-      break
-    else:
-      raise _BadCode(f'AC symbol 0x{rs:02x}')
-  return pos
+def _first_ac(w, pos, table, ss=1, se=63, nonzero=None, base=0
+              ) -> tuple[int, int]:
+  """Coefficients ss..se of one block, first pass; (pos, end-of-band run left).
 
-
-def _first_ac(w, state, table, ss, se, nonzero, base) -> None:
-  if state['eobrun']:
-    state['eobrun'] -= 1
-    return
-  pos = state['pos']
+  Progressive when given `nonzero` (marks the coefficients coded nonzero at
+  `base`); else sequential: the band 1..63, no end-of-band runs.
+  """
+  progressive = nonzero is not None
   k = ss
   while k <= se:
     entry = table[w[pos]]
     if not entry:
       raise _BadCode('invalid AC code')
     pos += entry >> 8
-    rs = entry & 0xFF
-    r, s = rs >> 4, rs & 15
+    r, s = entry >> 4 & 15, entry & 15
     if s:
       k += r
       if k > se or s > _MAX_AC_CATEGORY:
-        raise _BadCode(f'AC symbol 0x{rs:02x} at coefficient {k}')
-      nonzero[base + k] = 1
+        raise _BadCode(f'AC symbol 0x{entry & 0xFF:02x} at coefficient {k}')
+      if progressive:
+        nonzero[base + k] = 1
       pos += s
       k += 1
     elif r == 15:
       k += 16
       if k > se:
-        raise _BadCode('zero run past the end of a band')
+        raise _BadCode(f'zero run past the end of a '
+                       f'{"band" if progressive else "block"}')
+    elif not r:
+      return pos, 0
+    elif progressive:
+      pos, run = _eob_run(w, pos, r)
+      return pos, run - 1
     else:
-      run = 1 << r
-      if r:
-        run += w[pos] >> (16 - r)
-        pos += r
-      state['eobrun'] = run - 1
-      break
-  state['pos'] = pos
+      raise _BadCode(f'AC symbol 0x{entry & 0xFF:02x}')
+  return pos, 0
 
 
-def _refine_ac(w, state, table, ss, se, nonzero, base) -> None:
-  """libjpeg's decode_mcu_AC_refine, reading bits only."""
-  pos = state['pos']
+def _eob_run(w, pos: int, r: int) -> tuple[int, int]:
+  """(pos, run) of an EOBr symbol: 2**r blocks plus r bits after its code."""
+  return (pos + r, (1 << r) + (w[pos] >> (16 - r))) if r else (pos, 1)
+
+
+def _refine_ac(w, pos, eobrun, table, ss, se, nonzero, base
+               ) -> tuple[int, int]:
+  """libjpeg's decode_mcu_AC_refine, reading bits only; (pos, eobrun)."""
   k = ss
-  if not state['eobrun']:
+  if not eobrun:
     while k <= se:
       entry = table[w[pos]]
       if not entry:
@@ -423,11 +388,7 @@ def _refine_ac(w, state, table, ss, se, nonzero, base) -> None:
           raise _BadCode(f'refinement symbol 0x{rs:02x}')
         pos += 1  # Sign of the new coefficient.
       elif r != 15:
-        run = 1 << r
-        if r:
-          run += w[pos] >> (16 - r)
-          pos += r
-        state['eobrun'] = run
+        pos, eobrun = _eob_run(w, pos, r)
         break
       while k <= se:  # Correction bits of nonzero coefficients; r zeros.
         if nonzero[base + k]:
@@ -442,13 +403,10 @@ def _refine_ac(w, state, table, ss, se, nonzero, base) -> None:
           raise _BadCode('refined coefficient past the end of a band')
         nonzero[base + k] = 1
       k += 1
-  if state['eobrun']:
-    while k <= se:
-      if nonzero[base + k]:
-        pos += 1
-      k += 1
-    state['eobrun'] -= 1
-  state['pos'] = pos
+  if eobrun:  # A correction bit for each nonzero coefficient left.
+    pos += sum(nonzero[base + k:base + se + 1])
+    eobrun -= 1
+  return pos, eobrun
 
 
 def _coverage(frame: _Frame, scans: list[_Scan]) -> None:
@@ -487,10 +445,8 @@ def verify(data: bytes) -> JpegInfo:
   data = bytes(data)
   if data[:2] != b'\xff\xd8':
     raise JpegError(f'not a JPEG (starts with {data[:4]!r})')
-  pos = 2
-  frame = None
+  pos, frame, restart = 2, None, 0
   tables: dict = {}
-  restart = 0
   scans: list[_Scan] = []
   while True:
     if pos >= len(data) or data[pos] != 0xFF:
