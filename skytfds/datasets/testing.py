@@ -23,7 +23,7 @@ class SkyBuilderTestCase(tfds.testing.DatasetBuilderTestCase):
   """Subclasses set DATASET_CLASS; splits follow the dummy catalogue's hashes."""
 
   SKIP_CHECKSUMS = True  # Services are queried, not files with fixed checksums.
-  BUILDER_CONFIG_NAMES_TO_TEST = ['tiny']
+  BUILDER_CONFIG_NAMES_TO_TEST = ['custom']  # the dummy catalogue
   SPLITS = {'train': 6, 'validation': 3, 'test': 3}
 
   def __init_subclass__(cls, **kwargs):
