@@ -50,15 +50,6 @@ class _Sky:
   def frame_ids(self):
     return set()
 
-  def ps1_filenames(self, ra, dec, filters='grizy'):
-    rows = ['projcell subcell ra dec filter mjd type filename shortname '
-            'badflag']
-    for band in filters:
-      name = f'rings.v3.skycell.2381.053.stk.{band}.unconv.fits'
-      rows.append(f'2381 53 {ra:.6f} {dec:.6f} {band} 56000.0 stack '
-                  f'/rings.v3.skycell/2381/053/{name} {name} 0')
-    return '\n'.join(rows) + '\n'
-
   def ps1_jpeg(self, ra, dec, *, size=240, red, green, blue):
     del dec, red, green, blue
     return sf.jpeg(size, seed=int(ra * 10))

@@ -15,6 +15,7 @@ import pytest
 
 from skytfds import catalog as catalog_lib
 from skytfds.emulator import fields
+from skytfds.emulator import panstarrs
 from skytfds.emulator import population
 from skytfds.emulator import render
 from skytfds.emulator import sky as sky_lib
@@ -269,8 +270,8 @@ def test_cutout_rejects_bad_sizes(sky):
 # -- Pan-STARRS ----------------------------------------------------------------
 
 
-def test_ps1_filenames_table_and_no_coverage(sky):
-  text = sky.ps1_filenames(229.54, 42.76, 'gy')
+def test_ps1_filenames_table_and_no_coverage():
+  text = panstarrs.ps1_filenames(229.54, 42.76, 'gy')
   lines = text.strip().splitlines()
   assert lines[0].split() == ['projcell', 'subcell', 'ra', 'dec', 'filter',
                               'mjd', 'type', 'filename', 'shortname', 'badflag']
@@ -278,12 +279,13 @@ def test_ps1_filenames_table_and_no_coverage(sky):
   name = lines[1].split()[7]
   assert name.startswith('/rings.v3.skycell/')
   assert name.endswith('.stk.g.unconv.fits')
-  south = sky.ps1_filenames(10.0, -45.0)
+  south = panstarrs.ps1_filenames(10.0, -45.0)
   assert south.strip().splitlines() == [lines[0]]
 
 
 def test_ps1_jpeg(sky):
-  lines = sky.ps1_filenames(229.54, 42.76, 'yig').strip().splitlines()[1:]
+  lines = panstarrs.ps1_filenames(229.54, 42.76,
+                                  'yig').strip().splitlines()[1:]
   files = [line.split()[7] for line in lines]
   jpeg = sky.ps1_jpeg(229.54, 42.76, size=120, red=files[0], green=files[1],
                       blue=files[2])

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from skytfds.emulator import app as emulator_app
 from skytfds.emulator import catalogs
+from skytfds.emulator import panstarrs
 from skytfds.emulator import sky as sky_lib
 from skytfds.services import http
 from skytfds.services import ps1
@@ -208,4 +209,4 @@ def test_bulk_lookup_and_cutouts_against_the_emulator(sky):
   assert all(image[:2] == b'\xff\xd8' for image in images)
   # The same names as the one-position lookup gives.
   for (ra, dec), f in zip(positions[:5], files):
-    assert ps1.parse_filenames(sky.ps1_filenames(ra, dec, 'yig')) == f
+    assert ps1.parse_filenames(panstarrs.ps1_filenames(ra, dec, 'yig')) == f

@@ -248,7 +248,7 @@ def make_app(sky: Any, *, cache_dir: str | os.PathLike | None = None,
 
   Args:
     sky: a `skytfds.emulator.sky.Sky` (frame_ids, frame_bytes, cutout_jpeg,
-      ps1_filenames, ps1_jpeg).
+      ps1_jpeg); ps1filenames.py answers from `panstarrs`, whatever the sky.
     cache_dir: folder for rendered payloads (kept across runs); None keeps
       them in memory.
     fault_rate: fraction of payload responses that fail, 0..1.

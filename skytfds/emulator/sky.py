@@ -15,7 +15,9 @@ seed, from one module each:
   columns are not simulated.
 * Cutouts (`cutout_jpeg`, SkyServer getjpeg): `cutouts`, from the same
   sources or from the real frames of `real_frames`.
-* Pan-STARRS (`ps1_filenames`, `ps1_jpeg`): `panstarrs`.
+* Pan-STARRS fitscut.cgi images (`ps1_jpeg`): `panstarrs`. Its
+  ps1filenames.py tables depend on the position only, not on the sky: the
+  route takes them from `panstarrs.ps1_filenames_bulk` itself.
 
 Units: images in nanomaggies per pixel, angles in degrees unless a name says
 arcsec, pixels 0-based (x = column, y = row) unless FITS keywords say so.
@@ -262,8 +264,6 @@ class Sky:
     """Saves `preview_rgb(frame)` as a PNG file."""
     Image.fromarray(self.preview_rgb(frame, simulated=simulated)).save(path)
 
-  # -- SkyServer cutouts ------------------------------------------------------
-
   # -- SkyServer cutouts and Pan-STARRS ---------------------------------------
 
   def cutout_jpeg(self, ra: float, dec: float, *, scale: float = 0.4,
@@ -280,15 +280,6 @@ class Sky:
     """
     return cutouts.cutout_jpeg(self, ra, dec, scale=scale, width=width,
                                height=height)
-
-  def ps1_filenames(self, ra: float, dec: float, filters: str = 'grizy') -> str:
-    """A ps1filenames.py answer (see `panstarrs.ps1_filenames`)."""
-    return panstarrs.ps1_filenames(ra, dec, filters)
-
-  def ps1_filenames_bulk(self, positions, filters: str = 'grizy') -> str:
-    """ps1filenames.py's answer to a POSTed file of positions (see
-    `panstarrs.ps1_filenames_bulk`)."""
-    return panstarrs.ps1_filenames_bulk(positions, filters)
 
   def ps1_jpeg(self, ra: float, dec: float, *, size: int = 240, red: str,
                green: str, blue: str) -> bytes:

@@ -1,8 +1,10 @@
 """STScI's Pan-STARRS cutout service: ps1filenames.py and fitscut.cgi.
 
-  GET  /cgi-bin/ps1filenames.py?ra=&dec=&filters=    `Sky.ps1_filenames`
+  GET  /cgi-bin/ps1filenames.py?ra=&dec=&filters=
   POST /cgi-bin/ps1filenames.py  (multipart: file = lines "ra dec", filters,
-       type)                                         `Sky.ps1_filenames_bulk`
+       type)
+      `panstarrs.ps1_filenames_bulk` (the table depends on the positions
+      only, not on the sky).
   /cgi-bin/fitscut.cgi?ra=&dec=&size=&format=jpg&red=&green=&blue=
       `Sky.ps1_jpeg` (image/jpeg, 0.25 arcsec/pixel).
 
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from skytfds import survey
+from skytfds.emulator import panstarrs
 from skytfds.emulator.routes import params
 
 if TYPE_CHECKING:
@@ -82,19 +85,9 @@ async def ps1_filenames(emulator: 'Emulator',
   else:
     positions = [params.position(request.query)]
     filters = _filters(request.query)
-  sky = emulator.sky
-
-  def produce() -> str:
-    bulk = getattr(sky, 'ps1_filenames_bulk', None)
-    if bulk is not None:
-      return bulk(positions, filters)
-    tables = [sky.ps1_filenames(ra, dec, filters).splitlines()
-              for ra, dec in positions]
-    header = tables[0][:1] if tables else []
-    return '\n'.join(header + [row for t in tables for row in t[1:]]) + '\n'
-
-  return await emulator.serve(request, payload='text',
-                              content_type=TABLE_TYPE, produce=produce)
+  return await emulator.serve(
+      request, payload='text', content_type=TABLE_TYPE,
+      produce=lambda: panstarrs.ps1_filenames_bulk(positions, filters))
 
 
 async def fitscut(emulator: 'Emulator',
