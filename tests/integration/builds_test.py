@@ -226,8 +226,10 @@ def test_a_build_killed_midway_resumes_without_refetching(clean, sky, render_cac
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     served = emulator.stats()['served']
   assert done_before_kill
-  for name in done_before_kill:
-    # Cache names are 'sas/' + the SAS path, which the emulator serves under /sas/.
+  for path in done_before_kill:
+    # Under cache/<source key>/, cache names are 'sas/' + the SAS path, which
+    # the emulator serves under /sas/.
+    name = path.split('/', 1)[1]
     assert served.get('/' + name) == 1, (name, served.get('/' + name))
   resumed = tfds.builder('sdss_filters/tiny', data_dir=data_dir)
   want, got = examples_of(clean_builders['sdss_filters']), examples_of(resumed)
