@@ -386,3 +386,13 @@ def test_plain_404_stays_not_found():
 
   error = asyncio.run(go())
   assert type(error) is http.FetchError and error.reason == 'not_found'
+
+
+def test_an_answer_nested_too_deeply_is_no_traceback():
+  """Issue 20.5: 200,000 nested brackets; json.loads raised RecursionError."""
+  deep = b'[' * 200_000
+  assert skyserver.refusal_message(deep) is None
+  assert skyserver.database_error(deep) is None
+  # The catalogue parser then refuses it in one line.
+  with pytest.raises(catalog.CatalogError, match='nested too deeply'):
+    catalog.parse_catalog(deep, 'SkyServer DR17 SqlSearch')

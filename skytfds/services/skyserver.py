@@ -263,8 +263,8 @@ def refusal_message(data: bytes) -> str | None:
       doc = json.loads(text)
       rows = doc[0]['Rows']
       return str(rows[0]['error_message'])
-    except (ValueError, LookupError, TypeError):
-      return None
+    except (ValueError, LookupError, TypeError, RecursionError):
+      return None  # Not a refusal (a too-deep answer: the parser says so).
   lines = [line for line in text.splitlines() if not line.startswith('#')]
   if len(lines) < 2 or lines[0].strip().strip('"').lower() != 'error_message':
     return None
@@ -275,7 +275,7 @@ def database_error(body: bytes) -> str | None:
   """The ErrorMessage of a JSON error answer (HTTP 500), or None."""
   try:
     doc = json.loads(body.decode('utf-8'))
-  except ValueError:
+  except (ValueError, RecursionError):
     return None
   if isinstance(doc, dict) and isinstance(doc.get('ErrorMessage'), str):
     return doc['ErrorMessage']
