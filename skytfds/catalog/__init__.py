@@ -26,7 +26,8 @@ total count).
 Modules, one job each: `objects` (FrameId, CatalogObject, Catalog,
 CatalogError, decode_objid), `queries` (the SkyServer SQL), `tables` (bytes
 -> a table of text fields), `validation` (a table -> checked objects),
-`sampling` (which objects a build takes: hash windows, densest fields).
+`sampling` (which objects a build takes: hash windows, densest fields),
+`numbers` (plain ASCII numbers: the one reading of numeric text).
 """
 
 from skytfds.catalog.objects import Catalog

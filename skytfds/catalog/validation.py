@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import collections
 import math
-import re
-import unicodedata
 from typing import NamedTuple
 
 from skytfds import survey
+from skytfds.catalog import numbers
 from skytfds.catalog import tables
 from skytfds.catalog.objects import Catalog
 from skytfds.catalog.objects import CatalogError
@@ -39,60 +38,6 @@ _NAN_TEXTS = frozenset(('', 'nan', 'null', 'none', 'na', 'n/a'))
 class _Rounded(NamedTuple):
   """An id that went through a float (a spreadsheet or JSON float)."""
   text: str
-
-
-# Plain ASCII numbers. float() and int() alone also take '5_4.9' (digit
-# separators) and any Unicode digits ('５４', '٥٤'): none of that is a number
-# in a catalogue file.
-_INT_RE = re.compile(r'[+-]?[0-9]+')
-_DECIMAL_RE = re.compile(
-    r'[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?')
-_SPECIAL_RE = re.compile(r'[+-]?(?:nan|inf|infinity)', re.IGNORECASE)
-_MAX_DIGITS = 40  # Longer than any 64-bit id: out of range, never converted.
-
-
-def _parse_int(text: str) -> int | None:
-  """An exact integer from ASCII decimal text (optional sign), or None."""
-  if not _INT_RE.fullmatch(text):
-    return None
-  digits = text.lstrip('+-').lstrip('0')
-  if len(digits) > _MAX_DIGITS:
-    return -10**_MAX_DIGITS if text[0] == '-' else 10**_MAX_DIGITS
-  return int(text)
-
-
-def _parse_float(text: str) -> float | None:
-  """A float from ASCII decimal or scientific notation (or nan, inf), or None.
-
-  `text` is stripped. On ASCII text without '_', float() accepts exactly
-  _DECIMAL_RE and _SPECIAL_RE (it is the fast path of this check).
-  """
-  if not text.isascii() or '_' in text:
-    return None
-  try:
-    return float(text)
-  except ValueError:
-    return None
-
-
-def _looks_float(text: str) -> bool:
-  """Finite decimal text with a point or an exponent (an id through a float)."""
-  return (_DECIMAL_RE.fullmatch(text) is not None and
-          _INT_RE.fullmatch(text) is None and math.isfinite(float(text)))
-
-
-def _syntax_hint(text: str) -> str:
-  """Why text is not a plain number, in parentheses; '' if nothing specific."""
-  odd = next((c for c in text if not c.isascii()), None)
-  if odd is not None:
-    name = unicodedata.name(odd, f'U+{ord(odd):04X}')
-    return (f' (it holds {odd!r}, {name}: write numbers in the ASCII digits '
-            '0-9, with an optional sign, point and exponent)')
-  if '_' in text and _DECIMAL_RE.fullmatch(text.replace('_', '')):
-    return " ('_' is not allowed between digits: write the digits alone)"
-  if text.count(',') == 1 and _DECIMAL_RE.fullmatch(text.replace(',', '.')):
-    return ' (a decimal comma: write a point instead)'
-  return ''
 
 
 class _Row(NamedTuple):
@@ -283,11 +228,11 @@ class _Validator:
   def position(self, number: int, column: str, text: str) -> float:
     """ra in [0, 360) or dec in [-90, 90], degrees."""
     value = text.strip()
-    degrees = _parse_float(value)
+    degrees = numbers.parse_float(value)
     if degrees is None:
       self.problem(number, column, value, (
           'is empty; every object needs ra and dec in decimal degrees.'
-          if not value else f'is not a number{_syntax_hint(value)}; give '
+          if not value else f'is not a number{numbers.syntax_hint(value)}; give '
           'decimal degrees (not sexagesimal h:m:s / d:m:s).'))
       return math.nan
     if not math.isfinite(degrees):
@@ -315,16 +260,16 @@ class _Validator:
   def objid(self, number: int, text: str) -> int | _Rounded | None:
     """The exact objID; float-looking text went through a float."""
     value = text.strip()
-    objid = _parse_int(value)
+    objid = numbers.parse_int(value)
     if objid is None:
-      if _looks_float(value):
+      if numbers.looks_float(value):
         return _Rounded(value)
       if not value and not self.labelled:
         return None  # Unknown: the frame comes from run, camcol, field.
       self.problem(number, 'objid', value, (
           'is empty; give the exact objID, or drop the objid column and give '
           'run, rerun, camcol, field.' if not value else
-          f'is not a whole number{_syntax_hint(value)}; objid must be the '
+          f'is not a whole number{numbers.syntax_hint(value)}; objid must be the '
           'exact decimal PhotoObj objID.'))
     elif not 1 <= objid <= _MAX_OBJID:
       self.problem(number, 'objid', value, 'is out of range; objid must be a '
@@ -342,10 +287,10 @@ class _Validator:
         self.problem(number, column, value, f'is empty; {column} must be an '
                      f'integer from {lo} to {hi}.')
       return empty
-    parsed = _parse_int(value)
+    parsed = numbers.parse_int(value)
     if parsed is None:
       self.problem(number, column, value,
-                   f'is not a whole number{_syntax_hint(value)}; {column} '
+                   f'is not a whole number{numbers.syntax_hint(value)}; {column} '
                    f'must be an integer from {lo} to {hi}{unknown}.')
     elif not lo <= parsed <= hi:
       self.problem(number, column, value, f'is out of range; {column} must be '
@@ -358,11 +303,11 @@ class _Validator:
     if text is None:
       return math.nan
     value = text.strip()
-    mag = _parse_float(value)
+    mag = numbers.parse_float(value)
     if mag is None:
       if value.lower() not in _NAN_TEXTS:
         self.problem(number, band, value,
-                     f'is not a number{_syntax_hint(value)}; give the AB '
+                     f'is not a number{numbers.syntax_hint(value)}; give the AB '
                      'magnitude as a decimal number, or leave it empty when '
                      'unknown.')
       return math.nan
@@ -375,28 +320,28 @@ class _Validator:
   def specobjid(self, number: int, text: str) -> int | _Rounded:
     """Exact SpecObjID (may exceed 2**63); 0 when empty."""
     value = text.strip()
-    parsed = _parse_int(value)
+    parsed = numbers.parse_int(value)
     if parsed is not None:
       if parsed <= _MAX_SPECOBJID and parsed >= 0:
         return parsed
       self.problem(number, 'specobjid', value, 'is out of range; specobjid '
                    'must be an unsigned 64-bit integer (0 when unknown).')
-    elif _looks_float(value):
+    elif numbers.looks_float(value):
       return _Rounded(value)
     elif value:
       self.problem(number, 'specobjid', value,
-                   f'is not a whole number{_syntax_hint(value)}; give the '
+                   f'is not a whole number{numbers.syntax_hint(value)}; give the '
                    'exact decimal specObjID, or leave it empty.')
     return 0
 
   def redshift(self, number: int, text: str) -> float:
     """Spectroscopic redshift; NaN when empty."""
     text = text.strip()
-    value = _parse_float(text)
+    value = numbers.parse_float(text)
     if value is None:
       if text.lower() not in _NAN_TEXTS:
         self.problem(number, 'redshift', text,
-                     f'is not a number{_syntax_hint(text)}; give the redshift '
+                     f'is not a number{numbers.syntax_hint(text)}; give the redshift '
                      'as a decimal number, or leave it empty.')
       return math.nan
     if math.isinf(value):
