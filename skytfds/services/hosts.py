@@ -37,6 +37,19 @@ TRIP_AFTER = 3
 MIN_OUTAGE_FAILURES = 3
 # Statuses that speak for the whole host, not one resource.
 HOST_STATUS_REASONS = frozenset({'http_429', 'http_503'})
+# Failures that may mean the host is struggling (no answer, or an error
+# status); anything else retryable is an answer with a bad body (an HTML
+# page, a wrong type, an image that fails its checks): the host is up, so
+# those are retried per fetch but never pause the host or start its outage.
+_STRUGGLING_REASONS = frozenset({'timeout', 'connection_error', 'truncated',
+                                 'client_error', 'storage_error'})
+
+
+def is_struggling(failure: AttemptFailed) -> bool:
+  """Whether a retryable failure speaks of the host's health."""
+  return (failure.reason in _STRUGGLING_REASONS
+          or failure.reason.startswith('http_')
+          or failure.retry_after_s is not None)
 
 
 def origin(url: str) -> str:
@@ -170,7 +183,8 @@ class HostGate:
     if failure.refused:  # Nobody there: ServiceUnreachable decides it, fast.
       self.abandoned(probe)
       return 0.0
-    if not failure.retryable:  # A final answer (404, a refused redirect): up.
+    if not failure.retryable or not is_struggling(failure):
+      # A final answer (404, a refused redirect) or a bad body: the host is up.
       self.answered(probe)
       return 0.0
     return self.failed(failure, probe, pause_for)
