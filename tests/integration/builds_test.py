@@ -175,6 +175,11 @@ def test_each_frame_is_fetched_once(clean):
   assert rgb['fetch']['requests'] == 0 and rgb['fetch']['cache_hits'] > 0
 
 
+# Slow (~130 s: four more builds at fault rate 0.2): `make test-all`. The
+# default run keeps the same property per stage: frame_stage_test (stamps
+# byte-identical through every default fault kind) and cutout_stage_test
+# (corrupt cutouts refetched until whole, identical to a clean run).
+@pytest.mark.slow
 def test_a_faulty_service_gives_the_same_datasets(clean, faulty):
   clean_builders, _ = clean
   faulty_builders, stats = faulty
