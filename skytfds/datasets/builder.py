@@ -95,9 +95,8 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
                                     config.selection, self.report)
     self.report.provenance['skytfds_version'] = version.version()
     self.report.provenance['simulated'] = self.report.simulated()
-    emulated = {**self.report.emulated, **self.report.fetch.get('emulated', {})}
-    if emulated:
-      self.report.provenance['emulator'] = emulated
+    if self.report.emulators():
+      self.report.provenance['emulator'] = self.report.emulators()
     self.info.metadata['provenance'] = dict(self.report.provenance)
     return started
 

@@ -66,11 +66,14 @@ class BuildReport:
   emulated: dict = dataclasses.field(default_factory=dict)
   requests: int = 0
 
+  def emulators(self) -> dict[str, str]:
+    """Origin -> what it said of itself, for every answer from the emulator."""
+    return {**self.emulated, **self.fetch.get('emulated', {})}
+
   def simulated(self) -> bool | None:
     """True: some answer came from the bundled emulator; False: requests were
     made and none did; None: nothing was requested (all from the caches)."""
-    emulated = {**self.emulated, **self.fetch.get('emulated', {})}
-    if emulated:
+    if self.emulators():
       return True
     return False if self.requests + self.fetch.get('requests', 0) else None
 
