@@ -42,15 +42,19 @@ def use_jit(setting: str, *, on_gpu: bool) -> bool:
 
 
 def use_feature_cache(setting: str, *, fine_tune_layers: int,
-                      augment: bool) -> bool:
+                      augment: bool, from_scratch: bool = False) -> bool:
   """Whether to train the head on cached backbone embeddings.
 
   auto: on when the backbone is frozen all through (fine_tune_layers == 0) and
   the images are not augmented, because then the embeddings of an image never
-  change and computing them once makes every later epoch nearly free.
+  change and computing them once makes every later epoch nearly free. A
+  from-scratch model (ugriz_cnn) trains every layer: never (the flag parser
+  refuses 'on' for it).
   """
   if setting not in SWITCHES:
     raise ValueError(f'cache_features={setting!r}: choose one of {SWITCHES}')
+  if from_scratch:
+    return False
   if setting == AUTO:
     return fine_tune_layers == 0 and not augment
   return setting == 'on'

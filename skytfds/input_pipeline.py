@@ -15,6 +15,13 @@ Image datasets (sdss_rgb, sdss_cutouts, ps1_cutouts) carry `image` (uint8
 [H, W, 5], ugriz in nanomaggies): three bands are chosen with `bands` (default
 'irg' as R, G, B, the SDSS colour convention) and put through an asinh stretch
 to [0, 255].
+
+Models trained from scratch (ugriz_cnn) take the `native` input instead
+(`make_dataset(native=True)`): every channel the dataset has, unstretched,
+plus a padding channel. A stamp gives [H, W, 6]: ugriz nanomaggies (non-finite
+read as 0) and its mask (1.0 where the stamp ran off the frame); an image
+gives [H, W, 4]: R, G, B / 255 and a zero channel. Both are resized to
+`image_size` (bilinear) only when their size differs.
 """
 
 import os
@@ -32,6 +39,7 @@ from skytfds.datasets import configs
 
 IMAGE_FEATURE = 'image'
 STAMP_FEATURE = 'stamp'
+MASK_FEATURE = 'mask'
 LABEL_FEATURE = 'label'
 STAMP_BANDS = ''.join(survey.BANDS)
 DEFAULT_BANDS = 'irg'
@@ -223,6 +231,48 @@ def to_image(value: tf.Tensor, feature: str, *, image_size: int,
   return resize(decode_image(value), image_size)
 
 
+def native_input(value: tf.Tensor, mask: tf.Tensor | None, feature: str, *,
+                 image_size: int) -> tf.Tensor:
+  """One example's stamp (and mask) or encoded image -> the native input."""
+  if feature == STAMP_FEATURE:
+    return native_from_stamp(value, mask, image_size)
+  return native_from_image(decode_image(value), image_size)
+
+
+def native_from_stamp(stamp: tf.Tensor, mask: tf.Tensor | None,
+                      image_size: int) -> tf.Tensor:
+  """ugriz stamp [H, W, 5] nanomaggies (and its mask) -> [size, size, 6].
+
+  Non-finite pixels read as 0; the last channel is 1.0 where the mask says
+  the stamp was padded (0.0 everywhere without a mask).
+  """
+  signal = tf.convert_to_tensor(stamp, tf.float32)
+  signal = tf.where(tf.math.is_finite(signal), signal, 0.0)
+  padding = (tf.zeros_like(signal[..., :1]) if mask is None
+             else tf.cast(mask, tf.float32)[..., None])
+  return _native_size(tf.concat([signal, padding], axis=-1), image_size)
+
+
+def native_from_image(image: tf.Tensor, image_size: int) -> tf.Tensor:
+  """uint8 RGB [H, W, 3] -> [size, size, 4]: R, G, B / 255 and zero padding."""
+  signal = tf.cast(image, tf.float32) / 255.0
+  return _native_size(tf.concat([signal, tf.zeros_like(signal[..., :1])], -1),
+                      image_size)
+
+
+def _native_size(native: tf.Tensor, image_size: int) -> tf.Tensor:
+  if native.shape[0] == image_size and native.shape[1] == image_size:
+    return native
+  return tf.image.resize(native, (image_size, image_size), method='bilinear')
+
+
+def native_channels(builder: tfds.core.DatasetBuilder) -> int:
+  """Channels of the native input of a dataset (padding included)."""
+  feature = image_feature(builder)
+  return (builder.info.features[feature].shape[-1] + 1
+          if feature == STAMP_FEATURE else 4)
+
+
 def augment(image: tf.Tensor) -> tf.Tensor:
   """Random flips and quarter turns: the sky has no up, down or handedness."""
   image = tf.image.random_flip_left_right(image)
@@ -231,19 +281,21 @@ def augment(image: tf.Tensor) -> tf.Tensor:
 
 
 def decoded_bytes(builder: tfds.core.DatasetBuilder, split: str,
-                  image_size: int) -> int:
+                  image_size: int, channels: int = 3) -> int:
   """Memory that a split's decoded, resized float32 images take."""
-  return num_examples(builder, split) * image_size * image_size * 3 * 4
+  return num_examples(builder, split) * image_size * image_size * channels * 4
 
 
 def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *,
                  image_size: int, batch_size: int, bands: str = DEFAULT_BANDS,
                  shuffle: bool = False, augment_images: bool = False,
                  seed: int = 0, drop_remainder: bool = False,
-                 cache: bool = False) -> tf.data.Dataset:
+                 cache: bool = False, native: bool = False) -> tf.data.Dataset:
   """(images float32 [B, size, size, 3] in [0, 255], labels one-hot [B, C]).
 
   Args:
+    native: the native input of from-scratch models instead (see the
+      module docstring): [B, size, size, channels + 1], `bands` unused.
     cache: the caller will iterate several times: keep the decoded images
       in memory after the first pass, if the split takes at most
       CACHE_MAX_BYTES; otherwise decode every pass as without it. Rounding
@@ -264,9 +316,15 @@ def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *,
   read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
   ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=shuffle,
                           read_config=read_config)
-  ds = ds.map(lambda ex: (ex[feature], ex[LABEL_FEATURE]))
+  with_mask = native and MASK_FEATURE in builder.info.features
+  ds = ds.map(lambda ex: ((ex[feature], ex[MASK_FEATURE] if with_mask else 0),
+                          ex[LABEL_FEATURE]))
 
   def decode(value, label):
+    value, mask = value
+    if native:
+      return native_input(value, mask if with_mask else None, feature,
+                          image_size=image_size), label
     return to_image(value, feature, image_size=image_size, bands=bands), label
 
   def finish(image, label):
@@ -275,7 +333,9 @@ def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *,
     return image, tf.one_hot(label, num_classes, dtype=tf.float32)
 
   buffer = min(max(count, 1), SHUFFLE_BUFFER)
-  if cache and decoded_bytes(builder, split, image_size) <= CACHE_MAX_BYTES:
+  channels = native_channels(builder) if native else 3
+  if cache and (decoded_bytes(builder, split, image_size, channels)
+                <= CACHE_MAX_BYTES):
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if shuffle:
       ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
@@ -289,16 +349,20 @@ def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *,
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def image_from_bytes(data: bytes, image_size: int) -> np.ndarray:
-  """A local PNG/JPEG file's bytes -> float32 [size, size, 3] in [0, 255]."""
+def decoded_image_from_bytes(data: bytes) -> tf.Tensor:
+  """A local PNG/JPEG file's bytes -> uint8 [H, W, 3]; DatasetError if not one."""
   try:
-    image = decode_image(tf.constant(data))
+    return decode_image(tf.constant(data))
   except (tf.errors.InvalidArgumentError, ValueError) as e:
     # TF's text is '{{function_node __wrapped__...}} <the reason> [Op:...]'.
     reason = re.sub(r'\{\{.*?\}\}|\[Op:\w+\]|\bname:\s*$', '',
                     str(e).splitlines()[0]).strip()
     raise DatasetError(f'not a PNG or JPEG image ({reason})') from None
-  return resize(image, image_size).numpy()
+
+
+def image_from_bytes(data: bytes, image_size: int) -> np.ndarray:
+  """A local PNG/JPEG file's bytes -> float32 [size, size, 3] in [0, 255]."""
+  return resize(decoded_image_from_bytes(data), image_size).numpy()
 
 
 def image_from_stamp(stamp: np.ndarray, image_size: int,

@@ -1,4 +1,10 @@
-"""Backbone registry and the frozen-backbone classifier.
+"""The model registry: four frozen-backbone classifiers and ugriz_cnn.
+
+`MODEL_NAMES` lists every `--model`: the four frozen ImageNet backbones below
+and `ugriz_cnn` (skytfds/ugriz_cnn.py), a compact CNN trained from scratch
+on each dataset's native input (`input_pipeline.native_input`). Both kinds
+come out of `build_model` as a `Classifier` (features, head, model), so the
+trainer, checkpoints, evaluate and predict treat them alike.
 
 Each backbone is a Keras application without its top, with its own
 `preprocess_input` (MobileNet and Xception map [0, 255] to [-1, 1]; ResNet50
@@ -23,6 +29,8 @@ from typing import Callable
 
 import keras
 import tensorflow as tf
+
+from skytfds import ugriz_cnn
 
 WEIGHTS_IMAGENET = 'imagenet'
 WEIGHTS_NONE = 'none'
@@ -62,14 +70,32 @@ BACKBONES: dict[str, Backbone] = {
 }
 
 
+# Trained from scratch on the datasets' native input.
+FROM_SCRATCH = (ugriz_cnn.NAME,)
+MODEL_NAMES = tuple(sorted(BACKBONES)) + FROM_SCRATCH
+
+
+def check_model(name: str) -> str:
+  """`name` if it is a known model; ModelError naming every model."""
+  if name not in MODEL_NAMES:
+    raise ModelError(
+        f'unknown model {name!r}: choose one of {", ".join(MODEL_NAMES)}')
+  return name
+
+
+def is_from_scratch(name: str) -> bool:
+  """Whether model `name` trains every layer from its native input."""
+  return check_model(name) in FROM_SCRATCH
+
+
 def get_backbone(name: str) -> Backbone:
-  """The registry entry for `name`; ModelError naming the known backbones."""
+  """The registry entry of backbone `name`; ModelError naming the models."""
   try:
-    return BACKBONES[name]
+    return BACKBONES[check_model(name)]
   except KeyError:
     raise ModelError(
-        f'unknown model {name!r}: choose one of {", ".join(sorted(BACKBONES))}'
-    ) from None
+        f'{name!r} is not a frozen backbone: choose one of '
+        f'{", ".join(sorted(BACKBONES))}') from None
 
 
 @keras.saving.register_keras_serializable(package='skytfds')
@@ -162,8 +188,12 @@ def build_head(embedding_dim: int, num_classes: int = 3) -> keras.Model:
 
 @dataclasses.dataclass
 class Classifier:
-  """The parts of one classifier; `model` shares its layers with the others."""
-  backbone: Backbone
+  """The parts of one classifier; `model` shares its layers with the others.
+
+  For ugriz_cnn, `backbone` is None and `application` is `features`: every
+  layer trains, and the inputs are the native ones, not RGB in [0, 255].
+  """
+  backbone: Backbone | None
   application: keras.Model   # the Keras application (frozen)
   features: keras.Model      # images [0, 255] -> embeddings
   head: keras.Model          # embeddings -> class probabilities
@@ -172,6 +202,54 @@ class Classifier:
   @property
   def input_size(self) -> int:
     return self.features.input_shape[1]
+
+  @property
+  def native(self) -> bool:
+    """Whether the model reads the native input (input_pipeline)."""
+    return self.backbone is None
+
+
+def build_from_scratch(name: str, input_shape: tuple[int, int, int], *,
+                       weights: str = WEIGHTS_NONE, num_classes: int = 3,
+                       bands: str | None = None, seed: int | None = None
+                       ) -> Classifier:
+  """A model of FROM_SCRATCH for native inputs of `input_shape`.
+
+  Args:
+    name: 'ugriz_cnn'.
+    input_shape: (size, size, channels + 1), the last channel padding.
+    weights: 'none' (random), or a `.weights.h5` file saved from the same
+      model on inputs of the same shape (e.g. a run's
+      checkpoints/model/model.weights.h5) to start from.
+    bands: the flux bands of a stamp's channels ('ugriz'), or None for
+      image channels in [0, 1].
+    seed: of the augmentation and dropout.
+
+  Raises:
+    ModelError: 'imagenet' weights (there are none), a weights file that is
+      missing or does not fit.
+  """
+  check_model(name)
+  if weights == WEIGHTS_IMAGENET:
+    raise ModelError(
+        f'{name} is trained from scratch and has no ImageNet weights: pass '
+        f'--weights=none, or --weights=PATH of a {name} .weights.h5 file')
+  features, head, model = ugriz_cnn.build(input_shape, num_classes,
+                                          bands=bands, seed=seed)
+  if weights != WEIGHTS_NONE:
+    path = os.fspath(weights)
+    if not os.path.isfile(path) or not path.endswith('.weights.h5'):
+      raise ModelError(
+          f'weights {path!r}: expected an existing {name} .weights.h5 file '
+          f'(e.g. a run\'s checkpoints/model/model.weights.h5), or none')
+    try:
+      model.load_weights(path)
+    except Exception as e:  # h5py, shape and layer-count errors alike.
+      raise ModelError(
+          f'weights file {path!r} does not fit {name} on inputs '
+          f'{tuple(input_shape)} ({_describe(e)}); use weights saved from a '
+          f'{name} run on the same kind of dataset, or --weights=none') from None
+  return Classifier(None, features, features, head, model)
 
 
 def build_model(name: str, *, weights: str = WEIGHTS_IMAGENET,
@@ -332,8 +410,18 @@ def calibrate_random_backbone(classifier: Classifier, images
 
 
 def compile_for_training(model: keras.Model, learning_rate: float, *,
-                         jit_compile: bool = False) -> None:
-  """Adam and categorical cross-entropy, accuracy as the metric."""
+                         jit_compile: bool = False,
+                         decay_steps: int | None = None) -> None:
+  """Adam and categorical cross-entropy, accuracy as the metric.
+
+  decay_steps: if given, the learning rate follows a cosine from
+  `learning_rate` down to 1% of it over that many steps (used for models
+  trained from scratch, whose last epochs then settle instead of jumping
+  between minima); else it stays constant.
+  """
+  if decay_steps:
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps, alpha=0.01)
   model.compile(
       optimizer=keras.optimizers.Adam(learning_rate),
       loss='categorical_crossentropy',

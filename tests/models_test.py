@@ -74,8 +74,11 @@ def test_backbone_builds_frozen_and_trains_one_step(name, cutouts):
 
 def test_unknown_model_names_the_choices():
   with pytest.raises(models.ModelError, match='unknown model .resnet18.: '
-                     'choose one of mobilenet, resnet50, vgg16, xception'):
+                     'choose one of mobilenet, resnet50, vgg16, xception, '
+                     'ugriz_cnn'):
     models.build_model('resnet18', weights='none')
+  with pytest.raises(models.ModelError, match='not a frozen backbone'):
+    models.build_model('ugriz_cnn', weights='none')
 
 
 def test_weights_file_round_trip(tmp_path):

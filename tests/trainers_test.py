@@ -181,6 +181,63 @@ def test_stamp_dataset_trains_with_chosen_bands(data_dir, tmp_path):
   assert run_config['image_feature'] == 'stamp'
 
 
+@pytest.fixture(scope='module')
+def ugriz_run(data_dir, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('ugriz')
+  return workdir, train.run(config(data_dir, workdir, dataset='fake_sdss_filters',
+                                   model='ugriz_cnn', epochs=8))
+
+
+def test_ugriz_cnn_trains_every_layer_on_all_five_bands(ugriz_run):
+  workdir, result = ugriz_run
+  assert result['epochs_run'] == {'model': 8}
+  assert result['cache_features'] is False and result['features'] == {}
+  assert result['calibration'] is None
+  run_config = json.loads((workdir / 'run_config.json').read_text())
+  assert run_config['input'] == 'native'
+  model = models.load_classifier(workdir / 'model.keras')
+  assert model.input_shape == (None, 64, 64, 6)  # ugriz and the padding mask
+  assert all(w.trainable for w in model.weights
+             if 'moving' not in w.path and 'seed_generator' not in w.path)
+  # The fake classes differ in size and colour, which five bands show.
+  assert result['test']['accuracy'] >= 0.6, result['test']
+
+
+def test_ugriz_cnn_resumes_evaluates_and_predicts(data_dir, ugriz_run, tmp_path):
+  workdir, result = ugriz_run
+  again = train.run(config(data_dir, workdir, dataset='fake_sdss_filters',
+                           model='ugriz_cnn', epochs=8))
+  assert again['epochs_run'] == {'model': 0}
+  report = evaluate_lib.evaluate(str(workdir), split='test')
+  assert report['confusion_matrix'] == result['test']['confusion_matrix']
+  stamp = np.zeros((64, 64, 5), np.float32)
+  stamp[30:34, 30:34] = [0.5, 6.0, 10.0, 4.0, 2.0]
+  np.save(tmp_path / 'star.npy', stamp)
+  [row] = predict_lib.predict(str(workdir), [predict_lib.Target(
+      name='star', image_path=str(tmp_path / 'star.npy'))])
+  assert abs(row['GALAXY'] + row['QSO'] + row['STAR'] - 1) < 1e-5
+  with pytest.raises(trainer_flags.RunError, match='dataset of the same kind'):
+    evaluate_lib.evaluate(str(workdir), dataset='fake_sdss_cutouts',
+                          data_dir=str(data_dir), split='test')
+
+
+def test_ugriz_cnn_also_reads_colour_images(data_dir, tmp_path):
+  result = train.run(config(data_dir, tmp_path, model='ugriz_cnn', epochs=1))
+  assert result['epochs_run'] == {'model': 1}
+  model = models.load_classifier(tmp_path / 'model.keras')
+  assert model.input_shape == (None, 64, 64, 4)  # R, G, B and padding
+
+
+@pytest.mark.parametrize('args, message', [
+    ((), 'no ImageNet weights: pass --weights=none'),
+    (('--weights=none', '--cache_features=on'), 'drop --cache_features=on'),
+    (('--weights=none', '--fine_tune_layers=2'), 'drop --fine_tune_layers'),
+])
+def test_ugriz_cnn_refuses_backbone_only_flags(args, message):
+  with pytest.raises(flags.IllegalFlagValueError, match=message):
+    parse_train_flags('--model=ugriz_cnn', *args)
+
+
 def test_fine_tune_stage_streams_after_the_head(data_dir, tmp_path):
   result = train.run(config(data_dir, tmp_path, epochs=1, fine_tune_layers=4,
                             fine_tune_epochs=1, cache_features='auto'))
@@ -385,7 +442,8 @@ def test_train_flags_parse_into_a_config():
 
 
 @pytest.mark.parametrize('arg, message', [
-    ('--model=resnet18', 'value should be one of <mobilenet|resnet50|vgg16|xception>'),
+    ('--model=resnet18',
+     'value should be one of <mobilenet|resnet50|vgg16|xception|ugriz_cnn>'),
     ('--batch_size=0', 'batch size must be at least 1, got 0'),
     ('--weights=/no/such/file.h5', "weights file '/no/such/file.h5' not found"),
     ('--bands=irx', 'three distinct letters'),

@@ -64,9 +64,17 @@ def evaluate(workdir: str, *, dataset: str | None = None,
         f'{model_path} not found: the run has not finished; rerun '
         f'trainers.train with the same --workdir')
   model = models.load_classifier(model_path)
+  native = run_files.reads_native_input(run_config)
+  if native and model.input_shape[-1] != input_pipeline.native_channels(builder):
+    raise trainer_flags.RunError(
+        f'the {run_config["model"]} model reads {model.input_shape[-1] - 1} '
+        f'channels ({run_config["dataset"]}); {dataset} has '
+        f'{input_pipeline.native_channels(builder) - 1}: evaluate it on a '
+        'dataset of the same kind')
   images = input_pipeline.make_dataset(
       builder, split, image_size=model.input_shape[1], batch_size=batch_size,
-      bands=run_config.get('bands', input_pipeline.DEFAULT_BANDS))
+      bands=run_config.get('bands', input_pipeline.DEFAULT_BANDS),
+      native=native)
   truth, predicted = metrics_lib.predict_labels(model, images)
   report = metrics_lib.classification_report(truth, predicted, names)
   seconds = time.perf_counter() - start

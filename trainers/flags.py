@@ -117,13 +117,17 @@ class TrainConfig:
       flags.DEFINE_string, None,
       'Where the datasets are built (default: TFDS\' own, ~/tensorflow_datasets).')
   model: str = option(flags.DEFINE_enum, 'mobilenet',
-                      'Backbone (Keras application, frozen).',
-                      enum_values=sorted(models.BACKBONES))
+                      'A frozen ImageNet backbone (Keras application) with '
+                      'a dense head, or ugriz_cnn: a compact CNN trained from '
+                      'scratch on all of a dataset\'s bands (needs '
+                      '--weights=none or its own .weights.h5).',
+                      enum_values=list(models.MODEL_NAMES))
   weights: str = option(
       flags.DEFINE_string, models.WEIGHTS_IMAGENET,
       'imagenet (Keras download and cache), none (random init, calibrated '
       'on 64 training images) or the path of a local weights file of the '
-      'backbone without top (.h5).', validator=check_weights)
+      'backbone without top (.h5); ugriz_cnn: none or a .weights.h5 of it.',
+      validator=check_weights)
   epochs: int = option(flags.DEFINE_integer, 10, 'Epochs of the head.',
                        lower_bound=1)
   batch_size: int = option(flags.DEFINE_integer, 32,
@@ -228,6 +232,25 @@ def define_train_flags(fv: flags.FlagValues = FLAGS) -> None:
                        '--cache_features=on would train on unaugmented '
                        'embeddings: drop --augment or use --cache_features=off'),
       flag_values=fv)
+  flags.register_multi_flags_validator(
+      ['model', 'cache_features', 'fine_tune_layers', 'weights'],
+      _check_from_scratch, flag_values=fv)
+
+
+def _check_from_scratch(values: dict[str, Any]) -> bool:
+  """Flags that only mean something for a frozen backbone, refused for ugriz_cnn."""
+  model = values['model']
+  if model not in models.FROM_SCRATCH:
+    return True
+  require(values['weights'] != models.WEIGHTS_IMAGENET,
+          f'--model={model} is trained from scratch and has no ImageNet '
+          f'weights: pass --weights=none (or a {model} .weights.h5 file)')
+  require(values['cache_features'] != 'on',
+          f'--model={model} trains every layer, so there are no fixed '
+          'embeddings to cache: drop --cache_features=on')
+  return require(values['fine_tune_layers'] == 0,
+                 f'--model={model} trains every layer already: drop '
+                 '--fine_tune_layers')
 
 
 def read_run_config(workdir: str | os.PathLike) -> dict[str, Any]:

@@ -142,18 +142,36 @@ async def _fetch_inputs(targets: Sequence[Target], dataset: str,
       except (products.Skip, products.CorruptBand) as e:
         raise trainer_flags.RunError(
             f'{target.name}: no stamp in field {frame.name} ({e})') from None
-      inputs.append(cut[product.model_feature])
+      inputs.append(cut)  # the stamp and its mask, or the image
   return inputs
 
 
-def model_input(value: Any, *, image_size: int, bands: str) -> np.ndarray:
-  """Bytes (PNG/JPEG), a ugriz stamp [H, W, 5] or uint8 [H, W, 3] -> model input."""
+def model_input(value: Any, *, image_size: int, bands: str,
+                native: bool = False) -> np.ndarray:
+  """Bytes (PNG/JPEG), a ugriz stamp [H, W, 5], uint8 [H, W, 3], or a cut
+  product's features ({'stamp', 'mask'} or {'image'}) -> the model's input.
+
+  native: the native input of a from-scratch model (input_pipeline) rather
+  than RGB in [0, 255].
+  """
+  mask = None
+  if isinstance(value, dict):
+    mask = value.get(input_pipeline.MASK_FEATURE)
+    value = value.get(input_pipeline.STAMP_FEATURE,
+                      value.get(input_pipeline.IMAGE_FEATURE))
   if isinstance(value, (bytes, bytearray)):
-    return input_pipeline.image_from_bytes(bytes(value), image_size)
+    if native:
+      value = input_pipeline.decoded_image_from_bytes(bytes(value))
+    else:
+      return input_pipeline.image_from_bytes(bytes(value), image_size)
   value = np.asarray(value)
   if value.ndim == 3 and value.shape[-1] == len(input_pipeline.STAMP_BANDS):
+    if native:
+      return input_pipeline.native_from_stamp(value, mask, image_size).numpy()
     return input_pipeline.image_from_stamp(value, image_size, bands)
   if value.ndim == 3 and value.shape[-1] == 3:
+    if native:
+      return input_pipeline.native_from_image(value, image_size).numpy()
     return input_pipeline.resize(value, image_size).numpy()
   raise input_pipeline.DatasetError(
       f'image of shape {value.shape}: expected [H, W, 3] or a [H, W, 5] stamp')
@@ -194,9 +212,16 @@ def predict(workdir: str, targets: Sequence[Target], *,
   model = models.load_classifier(model_path)
   size = model.input_shape[1]
   bands = run_config.get('bands', input_pipeline.DEFAULT_BANDS)
+  native = run_files.reads_native_input(run_config)
   batch = np.stack([
       model_input(read_local(t.image_path) if t.image_path else fetched[id(t)],
-                  image_size=size, bands=bands) for t in targets])
+                  image_size=size, bands=bands, native=native)
+      for t in targets])
+  if batch.shape[-1] != model.input_shape[-1]:
+    raise trainer_flags.RunError(
+        f'the model reads {model.input_shape[-1]} channels; these inputs '
+        f'have {batch.shape[-1]}: give inputs like those of '
+        f'{run_config["dataset"]}')
   probabilities = np.asarray(model.predict(batch, verbose=0), np.float64)
   rows = []
   for target, p in zip(targets, probabilities):

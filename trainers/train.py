@@ -1,14 +1,19 @@
-r"""Train a frozen-backbone classifier on one dataset; everything under --workdir.
+r"""Train a classifier on one dataset; everything under --workdir.
 
   python -m trainers.train --model=mobilenet --dataset=sdss_cutouts/tiny \
       --data_dir=DIR --workdir=DIR [--epochs=10] [--weights=imagenet|none|PATH]
+  python -m trainers.train --model=ugriz_cnn --weights=none \
+      --dataset=sdss_filters/small_dense --workdir=DIR --epochs=50
 
-Stage 1 trains the head (backbone frozen), on cached embeddings when
---cache_features resolves to on, else on images streamed through the backbone.
-Stage 2 (--fine_tune_layers=N > 0) unfreezes the top N backbone layers and
-streams images at --fine_tune_learning_rate. Each stage checkpoints weights,
-optimizer state and history at every epoch end; rerunning with the same
-workdir resumes after the last completed epoch.
+Frozen backbones: stage 1 trains the head (backbone frozen), on cached
+embeddings when --cache_features resolves to on, else on images streamed
+through the backbone. Stage 2 (--fine_tune_layers=N > 0) unfreezes the top N
+backbone layers and streams images at --fine_tune_learning_rate.
+ugriz_cnn: one stage, 'model', trains every layer on the dataset's native
+input (all bands, unstretched, and the padding mask), augmented inside the
+model. Each stage checkpoints weights, optimizer state and history at every
+epoch end; rerunning with the same workdir resumes after the last completed
+epoch.
 
 metrics.json holds, besides the per-split reports (accuracy, macro_f1,
 per_class precision/recall/f1/support, confusion_matrix): epochs, history,
@@ -44,6 +49,7 @@ from trainers import run_files
 from trainers.run_files import METRICS_FILE, MODEL_FILE
 
 HEAD_STAGE = 'head'
+MODEL_STAGE = 'model'  # a from-scratch model: every layer in one stage
 FINE_TUNE_STAGE = 'fine_tune'
 SPLITS = ('train', 'validation', 'test')
 EVALUATED_SPLITS = ('validation', 'test')
@@ -110,7 +116,8 @@ class Choices:
         jit=hyperparams.use_jit(config.jit_compile, on_gpu=gpu),
         use_cache=hyperparams.use_feature_cache(
             config.cache_features, fine_tune_layers=config.fine_tune_layers,
-            augment=config.augment))
+            augment=config.augment,
+            from_scratch=models.is_from_scratch(config.model)))
 
 
 @contextlib.contextmanager
@@ -125,8 +132,19 @@ def global_policy(policy: str) -> Iterator[None]:
 
 
 def build_classifier(config: trainer_flags.TrainConfig,
-                     strategy: tf.distribute.Strategy, num_classes: int
-                     ) -> models.Classifier:
+                     strategy: tf.distribute.Strategy, builder,
+                     num_classes: int) -> models.Classifier:
+  if models.is_from_scratch(config.model):
+    stamp = (input_pipeline.image_feature(builder)
+             == input_pipeline.STAMP_FEATURE)
+    shape = (models.ugriz_cnn.INPUT_SIZE, models.ugriz_cnn.INPUT_SIZE,
+             input_pipeline.native_channels(builder))
+    with strategy.scope():
+      return models.build_from_scratch(
+          config.model, shape, weights=config.weights,
+          num_classes=num_classes,
+          bands=input_pipeline.STAMP_BANDS if stamp else None,
+          seed=config.seed)
   with strategy.scope():
     classifier = models.build_model(config.model, weights=config.weights,
                                     num_classes=num_classes)
@@ -145,20 +163,23 @@ def write_run_config(workdir: pathlib.Path,
       'class_names': input_pipeline.class_names(builder),
       'image_feature': feature,
       'feature_shape': list(builder.info.features[feature].shape),
-      'input_size': classifier.input_size, 'precision': policy})
+      'input_size': classifier.input_size,
+      run_files.INPUT_KEY: (run_files.NATIVE_INPUT if classifier.native
+                            else run_files.RGB_INPUT),
+      'precision': policy})
 
 
 def image_source(config: trainer_flags.TrainConfig, builder,
-                 image_size: int) -> ImageSource:
+                 classifier: models.Classifier) -> ImageSource:
   """The run's image datasets: images(split, training, every_epoch=...)."""
   def images(split: str, training: bool = False, *, every_epoch: bool = False
              ) -> tf.data.Dataset:
     # every_epoch: streamed once per epoch, so worth keeping decoded.
     return input_pipeline.make_dataset(
-        builder, split, image_size=image_size, batch_size=config.batch_size,
-        bands=config.bands, shuffle=training,
+        builder, split, image_size=classifier.input_size,
+        batch_size=config.batch_size, bands=config.bands, shuffle=training,
         augment_images=training and config.augment, seed=config.seed,
-        cache=every_epoch)
+        cache=every_epoch, native=classifier.native)
   return images
 
 
@@ -177,7 +198,7 @@ def calibrate(config: trainer_flags.TrainConfig,
               classifier: models.Classifier, images: ImageSource
               ) -> tuple[str | None, int]:
   """Calibrate a random backbone (weights=none): (method, layers calibrated)."""
-  if config.weights != models.WEIGHTS_NONE:
+  if config.weights != models.WEIGHTS_NONE or classifier.native:
     return None, 0
   # Deterministic (unshuffled) images, so a resumed run rebuilds the same
   # backbone.
@@ -313,7 +334,7 @@ def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
   # First: MultiWorkerMirroredStrategy must exist before other TF operations.
   strategy = make_strategy(config.strategy)
   builder = input_pipeline.get_builder(config.dataset, config.data_dir)
-  models.get_backbone(config.model)
+  models.check_model(config.model)
   if config.batch_size <= 0:
     raise trainer_flags.RunError(
         f'batch_size={config.batch_size}: must be at least 1')
@@ -326,11 +347,11 @@ def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
 
   keras.utils.set_random_seed(config.seed)
   with global_policy(choices.policy):
-    classifier = build_classifier(config, strategy, len(names))
+    classifier = build_classifier(config, strategy, builder, len(names))
     # After the weights are checked: a wrong weights file is said first.
     input_pipeline.require_splits(builder, SPLITS)
     write_run_config(workdir, config, builder, classifier, choices.policy)
-    images = image_source(config, builder, classifier.input_size)
+    images = image_source(config, builder, classifier)
     counts = {split: input_pipeline.num_examples(builder, split)
               for split in SPLITS}
     calibration = calibrate(config, classifier, images)
@@ -340,10 +361,16 @@ def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
     with strategy.scope():
       head = head_inputs(config, classifier, images, workdir, key_of,
                          use_cache=choices.use_cache, num_classes=len(names))
-      models.compile_for_training(head.model, config.learning_rate,
-                                  jit_compile=choices.jit)
-    stages = {HEAD_STAGE: checkpoints.fit_stage(
-        HEAD_STAGE, head.model, classifier.head, head.train, head.validation,
+      models.compile_for_training(
+          head.model, config.learning_rate, jit_compile=choices.jit,
+          decay_steps=(config.epochs * -(-counts['train'] // config.batch_size)
+                       if classifier.native else None))
+    # What the first stage changes and checkpoints: the head, or all of a
+    # from-scratch model.
+    stage, changed = ((MODEL_STAGE, classifier.model) if classifier.native
+                      else (HEAD_STAGE, classifier.head))
+    stages = {stage: checkpoints.fit_stage(
+        stage, head.model, changed, head.train, head.validation,
         epochs=config.epochs, workdir=workdir)}
     if config.fine_tune_layers:
       stages[FINE_TUNE_STAGE] = fine_tune(config, strategy, classifier, images,
