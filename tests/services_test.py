@@ -21,6 +21,7 @@ from skytfds import version
 from skytfds.catalog import FrameId
 from skytfds.services import http
 from skytfds.services import ps1
+from skytfds.services import retries
 from skytfds.services import sas
 from skytfds.services import skyserver
 from skytfds.services import transport
@@ -598,10 +599,10 @@ def test_backoff_bounded_full_jitter():
                          retry_after_max_s=10, seed=1)
   for attempt in range(1, 12):
     ceiling = min(4, 0.5 * 2 ** (attempt - 1))
-    delays = [fetcher._backoff(attempt, None) for _ in range(50)]  # pylint: disable=protected-access
+    delays = [fetcher._retries.backoff(attempt, None) for _ in range(50)]  # pylint: disable=protected-access
     assert all(0 <= d <= ceiling for d in delays)
-  assert fetcher._backoff(1, 100.0) == 10  # pylint: disable=protected-access
-  assert fetcher._backoff(1, 2.0) >= 2.0  # pylint: disable=protected-access
+  assert fetcher._retries.backoff(1, 100.0) == 10  # pylint: disable=protected-access
+  assert fetcher._retries.backoff(1, 2.0) >= 2.0  # pylint: disable=protected-access
 
 
 def test_gives_up_after_max_attempts_with_clear_error():
@@ -659,7 +660,7 @@ def test_server_down_is_service_unreachable_fast(monkeypatch):
   error, stats = asyncio.run(go())
   assert error.attempts == 2
   # One wait between the two refused attempts, capped although backoff_s=1.
-  assert 0 <= stats.waited_s <= http.REFUSED_MAX_WAIT_S
+  assert 0 <= stats.waited_s <= retries.REFUSED_MAX_WAIT_S
   host = base.split('//', 1)[1].split('/')[0]
   assert str(error) == (
       f'cannot reach {host}: connection refused. Is the server running, and '
@@ -692,7 +693,7 @@ def test_server_down_many_fetches_no_retry_storm():
   assert stats.requests <= 2 * 40 and stats.failures == 40
   # At most one short wait per fetch, none of them the 1 s backoff.
   assert stats.retries <= 40
-  assert stats.waited_s <= stats.retries * http.REFUSED_MAX_WAIT_S
+  assert stats.waited_s <= stats.retries * retries.REFUSED_MAX_WAIT_S
 
 
 def test_cache_write_failure_is_a_fetch_error(tmp_path):

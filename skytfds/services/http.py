@@ -13,9 +13,12 @@ failing for too long stops the build (`ServiceOutage`).
 
 One job per module: `errors` (what a failure says, URLs redacted), `bodies`
 (body checks), `cache` (the disk cache), `transport` (one attempt over HTTP or
-fsspec), `hosts` (per-host pauses, rate and outage); this module retries,
-bounds and shares the attempts. Their public names are importable from here
-too.
+fsspec), `session` (the aiohttp session: limits, headers, emulator
+provenance), `hosts` (per-host pauses, rate and outage), `retries` (when a
+failed attempt is tried again, and when a fetch gives up), `stats` (the
+counters); this module runs, bounds and shares the attempts. The public names
+of `errors`, `bodies`, `cache`, `stats` and `transport` that callers use are
+importable from here too.
 
 Example:
 
@@ -29,12 +32,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import urllib.parse
 import concurrent.futures
 import dataclasses
 import os
 import pathlib
-import random
 from typing import Any, Callable, Coroutine, TypeVar
 
 import aiohttp
@@ -43,6 +44,8 @@ from absl import logging
 from skytfds import settings
 from skytfds import version
 from skytfds.services import hosts
+from skytfds.services import retries
+from skytfds.services import session
 from skytfds.services import transport
 from skytfds.services.bodies import AnswerCheck
 from skytfds.services.bodies import bz2_is_complete
@@ -68,48 +71,16 @@ from skytfds.services.transport import is_local_base
 
 __all__ = [
     'AnswerCheck', 'AttemptFailed', 'CorruptBody', 'FetchError', 'FetchStats',
-    'Fetcher', 'KINDS', 'MAX_BODY_BYTES', 'REFUSED_MAX_WAIT_S', 'ServiceOutage',
-    'ServiceUnreachable', 'bz2_is_complete', 'is_http_url', 'is_local_base',
-    'redact', 'redact_text', 'redact_url', 'run', 'short_url', 'validate_body',
-    'validate_cache_name',
+    'Fetcher', 'KINDS', 'MAX_BODY_BYTES', 'ServiceOutage', 'ServiceUnreachable',
+    'bz2_is_complete', 'is_http_url', 'is_local_base', 'redact', 'redact_text',
+    'redact_url', 'run', 'short_url', 'validate_body', 'validate_cache_name',
 ]
 
 T = TypeVar('T')
 
-# The header by which skytfds' bundled emulator says so about itself in every
-# answer; the real services never send it. Recorded in FetchStats.emulated, so
-# a dataset's provenance says whether its data is simulated.
-EMULATOR_HEADER = 'X-Skytfds-Emulator'
-
-
-def _origin(url: str) -> str:
-  parts = urllib.parse.urlsplit(url)
-  return f'{parts.scheme}://{parts.hostname}:{parts.port or ""}'.rstrip(':')
-
-# Longest wait before retrying a refused connection: refused is fast to
-# confirm (a stopped server), so a few quick tries decide it; don't linger.
-REFUSED_MAX_WAIT_S = 0.25
 # A wait before the next attempt at least this long is logged: a user sees why
 # nothing seems to happen (a server's Retry-After, a rate limit).
 _LOGGED_WAIT_S = 5.0
-
-
-def _env_hint(url: str) -> str:
-  """Which environment variable points at the service `url` belongs to."""
-  candidates = [
-      (settings.sas_url(), settings.SAS_URL_ENV),
-      (settings.skyserver_url(), settings.SKYSERVER_URL_ENV),
-      (settings.ps1_url(), settings.PS1_URL_ENV),
-  ]
-  best, best_base = '', ''
-  for base, env in candidates:
-    if url.startswith(base.rstrip('/') + '/') and len(base) > len(best_base):
-      best, best_base = env, base
-  if best:
-    return (f'Is the server running, and this machine online? Set {best} to '
-            f'a service you can reach (now {redact_url(best_base)})')
-  return ('Is the server running, and this machine online? Check '
-          'SKYTFDS_SKYSERVER_URL, SKYTFDS_SAS_URL, SKYTFDS_PS1_URL')
 
 
 class Fetcher:
@@ -121,11 +92,8 @@ class Fetcher:
       `settings.max_concurrency()` (SKYTFDS_MAX_CONCURRENCY, 8).
     timeout_s: seconds allowed for one attempt (connect + whole body); a
       fetch may ask for another (`fetch(timeout_s=...)`).
-    max_attempts: attempts per resource before giving up.
-    backoff_s: base of the exponential backoff, in seconds: before attempt
-      k+1 the fetcher sleeps uniform(0, min(backoff_max_s, backoff_s * 2**(k-1))).
-    backoff_max_s: cap of one backoff sleep, seconds (and of a host's pause
-      without a Retry-After).
+    max_attempts, backoff_s, backoff_max_s: the retry budget and backoff
+      (`retries.RetryPolicy`).
     retry_after_max_s: cap on a server's Retry-After, seconds; default
       `settings.max_retry_after_s()` (SKYTFDS_MAX_RETRY_AFTER_S, 300).
     max_rate_per_host: requests per second that may start on one host, 0 for
@@ -136,7 +104,7 @@ class Fetcher:
     unreachable_after: consecutive refused connections to a host after which
       `ServiceUnreachable` is raised (and later fetches to it fail at once).
     max_bytes: cap on a body's size.
-    seed: seeds the jitter (tests); None for a random seed.
+    seed: seeds the jitter of the backoff (tests); None for a random seed.
   """
 
   def __init__(self, cache_dir: str | os.PathLike | None, *,
@@ -178,11 +146,14 @@ class Fetcher:
     self.stats = FetchStats()
     self._cache = (DiskCache(self.cache_dir, max_bytes=self.max_bytes)
                    if self.cache_dir is not None else None)
-    self._rng = random.Random(seed)
+    self._retries = retries.RetryPolicy(
+        max_attempts=self.max_attempts, backoff_s=self.backoff_s,
+        backoff_max_s=self.backoff_max_s,
+        retry_after_max_s=self.retry_after_max_s,
+        unreachable_after=self.unreachable_after, seed=seed)
     self._session: aiohttp.ClientSession | None = None
     self._semaphore: asyncio.Semaphore | None = None
     self._inflight: dict[tuple[str, ...], asyncio.Future] = {}
-    self._unreachable: dict[str, ServiceUnreachable] = {}
     self.max_rate_per_host = float(max_rate_per_host)
     self.max_outage_s = float(max_outage_s)
     self._hosts = hosts.Hosts(max_rate=self.max_rate_per_host,
@@ -203,31 +174,10 @@ class Fetcher:
 
   async def _get_session(self) -> aiohttp.ClientSession:
     if self._session is None or self._session.closed:
-      connector = aiohttp.TCPConnector(limit=self.max_concurrency,
-                                       limit_per_host=self.max_concurrency)
-      # TLS verification stays at aiohttp's default (on); it is never disabled.
-      self._session = aiohttp.ClientSession(
-          connector=connector,
-          trace_configs=[self._emulator_trace()],
-          headers={'User-Agent': self.user_agent},
-          timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-          raise_for_status=False,
-          trust_env=True,
-      )
+      self._session = session.new_session(
+          max_concurrency=self.max_concurrency, timeout_s=self.timeout_s,
+          user_agent=self.user_agent, emulated=self.stats.emulated)
     return self._session
-
-  def _emulator_trace(self) -> aiohttp.TraceConfig:
-    """Notes every origin whose answers carry EMULATOR_HEADER (provenance)."""
-    trace = aiohttp.TraceConfig()
-
-    async def on_request_end(session, context, params) -> None:
-      del session, context
-      said = params.response.headers.get(EMULATOR_HEADER)
-      if said:
-        self.stats.emulated[_origin(str(params.url))] = said[:200]
-
-    trace.on_request_end.append(on_request_end)
-    return trace
 
   async def aclose(self) -> None:
     """Cancels shared in-flight fetches and closes the HTTP session."""
@@ -375,57 +325,17 @@ class Fetcher:
                          '(check the cache directory and free disk space)') from e
     return data
 
-  def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
-    """Seconds to sleep after failed attempt number `attempt` (1-based)."""
-    ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
-    delay = self._rng.uniform(0, ceiling)  # Full jitter.
-    if retry_after_s is not None:
-      delay = max(delay, min(retry_after_s, self.retry_after_max_s))
-    return delay
-
-  def _host_pause(self, round_: int, retry_after_s: float | None) -> float:
-    """Seconds a host is paused for its failed round number `round_` (1-based).
-
-    Retry-After in full (up to retry_after_max_s), else a backoff that
-    doubles with each round (half of it jittered, so that a pause is never
-    next to nothing).
-    """
-    ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (round_ - 1))
-    delay = self._rng.uniform(ceiling / 2, ceiling)
-    if retry_after_s is not None:
-      delay = max(delay, min(retry_after_s, self.retry_after_max_s))
-    return delay
-
-  def _give_up(self, url: str, origin: str, last: AttemptFailed, attempt: int,
-               refused_in_a_row: int, timeouts: int, plan: _Plan,
-               gate: hosts.HostGate | None) -> FetchError | None:
-    """The error that ends the fetch after a failed attempt, or None to retry."""
-    if not last.retryable:
-      return FetchError(url, last.reason, last.detail, attempts=attempt)
-    if gate is not None and gate.outage is not None:
-      return gate.outage_error(url, attempt)
-    if timeouts >= plan.max_timeouts:
-      return FetchError(url, last.reason, last.detail, attempts=attempt)
-    if refused_in_a_row >= self.unreachable_after:
-      error = ServiceUnreachable(url, last.reason, last.detail, attempts=attempt,
-                                 hint=_env_hint(url))
-      self._unreachable[origin] = error
-      return error
-    if attempt >= self.max_attempts:
-      return FetchError(url, last.reason, last.detail, attempts=attempt)
-    return None
-
   async def _fetch_with_retries(self, url: str, plan: _Plan) -> bytes:
     http = is_http_url(url)
     origin = '' if is_local_base(url) else hosts.origin(url)
     gate = self._hosts.gate(origin) if origin else None
-    refused_in_a_row = timeouts = 0
+    tally = retries.Tally(max_timeouts=plan.max_timeouts)
     for attempt in range(1, self.max_attempts + 1):
-      known = self._unreachable.get(origin) if http else None
+      known = (self._retries.known_unreachable(url, origin, max(1, attempt - 1))
+               if http else None)
       if known is not None:  # This or another fetch found the host down.
         self.stats.failures += 1
-        raise ServiceUnreachable(url, known.reason, known.detail,
-                                 attempts=max(1, attempt - 1), hint=known.hint)
+        raise known
       if attempt > 1:
         self.stats.retries += 1
       try:
@@ -450,23 +360,18 @@ class Fetcher:
         return data
       self.stats.by_reason[last.reason] += 1
       if gate is not None:
-        paused = gate.record(last, probe, self._host_pause)
+        paused = gate.record(last, probe, self._retries.host_pause)
         if paused:
           self.stats.host_pauses += 1
         if paused >= _LOGGED_WAIT_S:
           logging.info('%s: %s; pausing every request to %s for %.0f s',
                        redact_url(url), redact_text(last.detail), gate.origin,
                        paused)
-      refused_in_a_row = refused_in_a_row + 1 if last.refused else 0
-      timeouts += last.reason == 'timeout'
-      error = self._give_up(url, origin, last, attempt, refused_in_a_row,
-                            timeouts, plan, gate)
+      error = self._retries.give_up(url, origin, last, attempt, tally, gate)
       if error is not None:
         self.stats.failures += 1
         raise error
-      delay = self._backoff(attempt, last.retry_after_s)
-      if last.refused:
-        delay = min(delay, REFUSED_MAX_WAIT_S)
+      delay = self._retries.wait_s(attempt, last)
       if delay >= _LOGGED_WAIT_S:
         logging.info('%s: %s; sending it again in %.0f s (attempt %d of %d)',
                      redact_url(url), redact_text(last.detail), delay,
