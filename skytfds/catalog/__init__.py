@@ -25,11 +25,13 @@ total count).
 
 Modules, one job each: `objects` (FrameId, CatalogObject, Catalog,
 CatalogError, decode_objid), `queries` (the SkyServer SQL), `tables` (bytes
--> a table of text fields), `validation` (a table -> checked objects),
+-> a table of text fields), `fields` (each field of a row checked on its
+own), `validation` (a table -> checked objects: keys, frames, duplicates),
 `sampling` (which objects a build takes: hash windows, densest fields),
 `numbers` (plain ASCII numbers: the one reading of numeric text).
 """
 
+from skytfds.catalog.fields import MAG_RANGE
 from skytfds.catalog.objects import Catalog
 from skytfds.catalog.objects import CatalogError
 from skytfds.catalog.objects import CatalogObject
@@ -42,7 +44,6 @@ from skytfds.catalog.queries import DEFAULT_MAG_LIMITS
 from skytfds.catalog.queries import field_count_query
 from skytfds.catalog.queries import field_objects_query
 from skytfds.catalog.queries import MAX_TOP
-from skytfds.catalog.validation import MAG_RANGE
 from skytfds.catalog.validation import MAX_ERRORS_SHOWN
 from skytfds.catalog.validation import parse_catalog
 from skytfds.catalog import sampling
