@@ -13,7 +13,10 @@ this model reads what a dataset holds (`input_pipeline.native_input`):
             at one sigma of real SDSS sky noise per pixel; padded pixels 0)
          -> 4 blocks of two 3x3 convolutions (BatchNorm, ReLU), 2x2 pooling
             between them: 64 -> 32 -> 16 -> 8 px, WIDTHS channels
-         -> global average and max pooling -> dropout -> dense -> softmax.
+         -> global average and max pooling, beside ApertureColours (the
+            central object's asinh aperture magnitudes and colours, measured
+            on the augmented fluxes)
+         -> dropout -> dense -> softmax.
 
 About 0.3 M parameters; everything trains (no frozen part, no feature cache).
 The layers are registered Keras serializables in this module, which
@@ -44,6 +47,10 @@ SOFTENING_NMGY = {'u': 0.05, 'g': 0.025, 'r': 0.035, 'i': 0.06, 'z': 0.2}
 MAX_SHIFT_PX = 0.5
 MAX_EXTRA_NOISE = 1.0
 NOISE_ROW_STEP = 4
+# Radius of ApertureColours' aperture: about the seeing FWHM (1.4 arcsec).
+APERTURE_PX = 4.0
+# Softening of image channels in [0, 1] (after their colour stretch).
+IMAGE_SOFTENING = 0.01
 
 STRETCH_ASINH = 'asinh'    # flux channels (nanomaggies)
 STRETCH_LINEAR = 'linear'  # image channels already in [0, 1]
@@ -173,6 +180,45 @@ class BandStretch(keras.layers.Layer):
             'softening': list(self.softening)}
 
 
+@keras.saving.register_keras_serializable(package='skytfds')
+class ApertureColours(keras.layers.Layer):
+  """Aperture magnitudes and colours of the central object, per channel.
+
+  QSOs and stars are both point sources; the survey tells them apart by
+  colour (a QSO's ultraviolet excess, u - g), which convolutions would have
+  to reconstruct from stretched pixels. This layer measures it directly: the
+  flux within APERTURE_PX of the centre per channel, as an asinh magnitude
+  (22.5 - 2.5 log10 of nanomaggies for bright objects, finite for faint or
+  negative ones; Lupton, Gunn & Szalay 1999) with the softening b scaled to
+  the aperture's noise, then the differences of adjacent channels. Output:
+  [B, 2 * channels - 1], centred and scaled to about unit range.
+  """
+
+  def __init__(self, softening: tuple[float, ...] = (), **kwargs):
+    super().__init__(**kwargs)
+    self.softening = tuple(float(b) for b in softening)
+
+  def call(self, images):
+    signal = images[..., :-1]
+    size = signal.shape[1]
+    centre = (size - 1) / 2.0
+    offsets = tf.range(size, dtype=signal.dtype) - centre
+    inside = tf.cast(offsets[:, None] ** 2 + offsets[None, :] ** 2
+                     <= APERTURE_PX ** 2, signal.dtype)
+    flux = tf.einsum('bhwc,hw->bc', signal, inside)
+    b = tf.constant(self.softening, signal.dtype) * tf.sqrt(tf.reduce_sum(inside))
+    magnitudes = 22.5 - 2.5 / math.log(10.0) * (
+        tf.math.asinh(flux / (2.0 * b)) + tf.math.log(b))
+    colours = magnitudes[:, :-1] - magnitudes[:, 1:]
+    return tf.concat([(magnitudes - 20.0) / 3.0, colours], axis=-1)
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], 2 * (input_shape[-1] - 1) - 1)
+
+  def get_config(self):
+    return {**super().get_config(), 'softening': list(self.softening)}
+
+
 def _block(x, width: int, index: int):
   for k in range(2):
     x = keras.layers.Conv2D(width, 3, padding='same', use_bias=False,
@@ -199,19 +245,21 @@ def build(input_shape: tuple[int, int, int], num_classes: int = 3, *,
   if bands is not None and len(bands) != channels - 1:
     raise ValueError(f'bands {bands!r} for {channels - 1} signal channels')
   inputs = keras.Input(input_shape, name='images')
-  x = SkyAugment(seed=seed, name='augment')(inputs)
+  augmented = SkyAugment(seed=seed, name='augment')(inputs)
   if bands is None:
-    x = BandStretch(STRETCH_LINEAR, name='stretch')(x)
+    softening = (IMAGE_SOFTENING,) * (channels - 1)
+    x = BandStretch(STRETCH_LINEAR, name='stretch')(augmented)
   else:
-    x = BandStretch(STRETCH_ASINH, tuple(SOFTENING_NMGY[b] for b in bands),
-                    name='stretch')(x)
+    softening = tuple(SOFTENING_NMGY[b] for b in bands)
+    x = BandStretch(STRETCH_ASINH, softening, name='stretch')(augmented)
+  colours = ApertureColours(softening, name='colours')(augmented)
   for index, width in enumerate(WIDTHS):
     if index:
       x = keras.layers.MaxPooling2D(2, name=f'pool{index}')(x)
     x = _block(x, width, index)
   pooled = keras.layers.Concatenate(name='pool')([
       keras.layers.GlobalAveragePooling2D(name='mean_pool')(x),
-      keras.layers.GlobalMaxPooling2D(name='max_pool')(x)])
+      keras.layers.GlobalMaxPooling2D(name='max_pool')(x), colours])
   features = keras.Model(inputs, pooled, name=f'{NAME}_features')
   embeddings = keras.Input((pooled.shape[-1],), name='embeddings')
   h = keras.layers.Dropout(DROPOUT, seed=seed, name='dropout')(embeddings)

@@ -138,3 +138,21 @@ def test_weights_choices(tmp_path):
   with pytest.raises(models.ModelError, match='weights.h5'):
     models.build_from_scratch('ugriz_cnn', (64, 64, 6), weights=str(tmp_path),
                               bands='ugriz')
+
+
+def test_aperture_colours_are_the_object_s_magnitudes_and_colours():
+  # Bright against the softening: asinh magnitudes are Pogson's.
+  layer = ugriz_cnn.ApertureColours((0.001, 0.001))
+  x = np.zeros((1, 64, 64, 3), np.float32)
+  # 10 and 1 nanomaggies in the central pixels: magnitudes 20 and 22.5.
+  x[0, 31:33, 31:33, 0] = 10.0 / 4
+  x[0, 31:33, 31:33, 1] = 1.0 / 4
+  x[0, 0, 0, :2] = 1000.0  # outside the aperture: ignored
+  y = layer(x).numpy()[0]
+  magnitudes = 20.0 + 3.0 * y[:2]
+  np.testing.assert_allclose(magnitudes, [20.0, 22.5], atol=0.02)
+  np.testing.assert_allclose(y[2], -2.5, atol=0.02)  # the colour
+  assert layer.compute_output_shape((None, 64, 64, 3)) == (None, 3)
+  # Negative or zero flux (sky-subtracted noise) stays finite.
+  assert np.isfinite(layer(-x).numpy()).all()
+  assert np.isfinite(layer(0 * x).numpy()).all()

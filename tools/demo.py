@@ -2,14 +2,15 @@
 
 Starts the emulator on 127.0.0.1, builds the four datasets (config `tiny_dense`:
 100 objects per class from the fewest imaging fields, so few frames) with
-`tfds build`, trains the four frozen-backbone models on one of them
+`tfds build`, trains ugriz_cnn from scratch on the five-band stamps of
+sdss_filters and the four frozen-backbone models on sdss_cutouts
 (weights=none, cached features), evaluates them, and writes a summary table
 and plots under --out. The emulator is stopped on exit, Ctrl-C or failure.
 
 All datasets are built first; then each model is trained on each dataset in
 turn, model by model, and summary.md grows by a row after every run, so a
 long run (the README's `small` table: `--config=small --train_datasets=all
---epochs=50 --skip_evaluate`) has complete rows for the cheap models while
+--epochs=50 --evaluate=none`) has complete rows for the cheap models while
 the heavy ones still run. Rerunning reuses finished builds and runs.
 """
 
@@ -29,6 +30,8 @@ import results_table  # tools/results_table.py, beside this file
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATASETS = results_table.DATASET_ORDER
 MODELS = ('mobilenet', 'resnet50', 'vgg16', 'xception')
+# The five-band model trains on the stamps, whatever --train_datasets says.
+NATIVE_MODEL, NATIVE_DATASET = 'ugriz_cnn', 'sdss_filters'
 
 
 def say(message: str) -> None:
@@ -91,14 +94,18 @@ def train_one(args, model: str, name: str, data_dir: pathlib.Path,
   if finished(workdir, dataset, args.epochs):
     say(f'{model} on {dataset}: reusing the finished run in {workdir}')
     return
-  say(f'training {model} on {dataset} (weights=none, cached features)')
+  native = model == NATIVE_MODEL
+  first = not any(runs.glob('*/metrics.json'))
+  say(f'training {model} on {dataset} ' + ('(from scratch, all five bands)'
+      if native else '(weights=none, cached features)'))
   run([
       sys.executable, '-m', 'trainers.train', f'--model={model}',
       f'--dataset={dataset}', f'--data_dir={data_dir}', f'--workdir={workdir}',
-      f'--epochs={args.epochs}', '--weights=none', '--cache_features=on',
+      f'--epochs={args.epochs}', '--weights=none',
+      *([] if native else ['--cache_features=on']),
   ], env)
-  if not args.skip_evaluate:
-    say(f'evaluating {model} on the test split')
+  if args.evaluate == 'all' or (args.evaluate == 'first' and first):
+    say(f'evaluating {model} on the test split (trainers.evaluate)')
     run([sys.executable, '-m', 'trainers.evaluate', f'--workdir={workdir}',
          f'--data_dir={data_dir}', '--split=test'], env)
 
@@ -122,9 +129,13 @@ def main() -> None:
                       help="comma-separated datasets to train on, or 'all'")
   parser.add_argument('--epochs', type=int, default=20)
   parser.add_argument('--models', default=','.join(MODELS))
-  parser.add_argument('--skip_evaluate', action='store_true',
-                      help='skip trainers.evaluate (train already reports the '
-                      'test split)')
+  parser.add_argument('--skip_native', action='store_true',
+                      help=f'do not train {NATIVE_MODEL} on {NATIVE_DATASET}')
+  parser.add_argument('--evaluate', choices=('first', 'all', 'none'),
+                      default='first',
+                      help='which runs also get a trainers.evaluate pass over '
+                      'the test split (train already reports it; first: the '
+                      'first run, to show the command)')
   args = parser.parse_args()
   out = (REPO / args.out).resolve()
   data_dir, runs = out / 'data', out / 'runs'
@@ -155,6 +166,9 @@ def main() -> None:
            f'--dataset={name}/{args.config}', f'--data_dir={data_dir}',
            f'--out={out / f"examples_{name}.png"}'], env)
 
+    if NATIVE_DATASET in datasets and not args.skip_native:
+      train_one(args, NATIVE_MODEL, NATIVE_DATASET, data_dir, runs, env)
+      write_summary(out, args.config)
     for model in args.models.split(','):
       for name in train_datasets:
         train_one(args, model, name, data_dir, runs, env)

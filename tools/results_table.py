@@ -6,7 +6,8 @@ Reads `<runs>/*/metrics.json` as trainers.train writes them and prints one
 row per run, ordered by model then dataset: accuracy and macro-F1 on the
 validation and test splits, how many images each split has, and where the
 time went (the backbone pass that computed the cached embeddings, and the
-head's fit). `make demo` writes its summary.md with this.
+fit: the head's, or all of ugriz_cnn, which has no backbone pass).
+`make demo` writes its summary.md with this; ugriz_cnn's rows come first.
 """
 
 import argparse
@@ -14,11 +15,11 @@ import json
 import pathlib
 from typing import Any
 
-MODEL_ORDER = ('mobilenet', 'resnet50', 'xception', 'vgg16')
+MODEL_ORDER = ('ugriz_cnn', 'mobilenet', 'resnet50', 'xception', 'vgg16')
 DATASET_ORDER = ('sdss_filters', 'sdss_rgb', 'sdss_cutouts', 'ps1_cutouts')
 HEADER = ('| model | dataset | data | images (train/val/test) | '
           'validation accuracy | test accuracy | test macro-F1 | '
-          'backbone pass (s) | head fit (s) |\n'
+          'backbone pass (s) | fit (s) |\n'
           '|---|---|---|---|---|---|---|---|---|')
 
 

@@ -1006,7 +1006,7 @@ def _error_lines(stderr: str, prefixes: tuple[str, ...]) -> list[str]:
 TRAINER_CASES = {
     'unknown_model': (['--model=resnet9000'], 'FATAL Flags parsing error: '
                       'flag --model=resnet9000: value should be one of '
-                      '<mobilenet|resnet50|vgg16|xception>'),
+                      '<mobilenet|resnet50|vgg16|xception|ugriz_cnn>'),
     'batch_size_zero': (['--batch_size=0'], 'FATAL Flags parsing error: flag '
                         '--batch_size=0: batch size must be at least 1, got 0'),
     'weights_file_missing': (['--weights=/no/such/weights.h5'],
