@@ -97,7 +97,7 @@ class SkyAugment(keras.layers.Layer):
   def call(self, images, training=None):
     if not training:
       return images
-    images = tf.convert_to_tensor(images)
+    inputs = images = tf.convert_to_tensor(images)
     batch = tf.shape(images)[0]
     coins = keras.random.uniform((3, batch, 1, 1, 1), seed=self._generator) < 0.5
     images = tf.where(coins[0], images[:, :, ::-1, :], images)
@@ -126,7 +126,9 @@ class SkyAugment(keras.layers.Layer):
     added = own_noise * tf.sqrt(1.0 - kept + level ** 2)
     noise = keras.random.normal(tf.shape(signal), seed=self._generator)
     signal = signal + noise * added * (1.0 - padding)
-    return tf.concat([signal, padding], axis=-1)
+    # The projective transform forgets the static size; the layers after
+    # this one (ApertureColours) need it.
+    return tf.ensure_shape(tf.concat([signal, padding], axis=-1), inputs.shape)
 
   def compute_output_shape(self, input_shape):
     return input_shape
