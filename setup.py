@@ -49,6 +49,9 @@ setuptools.setup(
     extras_require={
         'test': ['pytest>=8', 'pytest-timeout', 'pytest-xdist', 'dill'],  # dill: tfds.testing
         'beam': ['apache-beam>=2.50'],
+        # A --download_dir (the caches) on a bucket: gs://, s3://.
+        'gcs': ['gcsfs'],
+        's3': ['s3fs'],
     },
     entry_points={
         'tfds.community_datasets': [],

@@ -98,6 +98,38 @@ def test_whole_cutouts_are_stored_byte_for_byte(tmp_path):
   assert set(served.values()) == {1}
 
 
+def test_cutouts_cached_through_a_url_are_served_from_it(tmp_path):
+  """A memory:// download dir (fsspec): cached there, a corrupt copy evicted."""
+  import fsspec  # pylint: disable=g-import-not-at-top
+  memory = fsspec.filesystem('memory')
+  folder = f'/cutout-test-{tmp_path.name}'
+  objs = _objects(GOOD[:2] + [11.0])  # 11: corrupt every time, evicted.
+  with emulator_app.EmulatorThread(_Sky()) as emulator:
+    ctx = context_lib.BuildContext(
+        workdir=f'memory://{folder}/skytfds', release=17, sas_url='unused',
+        skyserver_url=emulator.url, ps1_url=emulator.url, max_concurrency=4)
+    runs = []
+    for _ in range(2):
+      stage = cutout_stage.CutoutStage(products.SDSS, ctx)
+      report = report_lib.BuildReport(dataset='sdss_cutouts', config='tiny')
+      stage.prepare(objs, report)
+      runs.append(({o.key: a['image'] for o, a in stage.examples(objs)},
+                   report))
+    served = emulator.stats()['served']
+  (first, report), (again, report_again) = runs
+  assert report.skipped == report_again.skipped == {'corrupt_image': 1}
+  assert sorted(first.values()) == sorted(
+      sf.jpeg(seed=int(ra * 10)) for ra in GOOD[:2])
+  assert again == first and report_again.fetch['cache_hits'] == 2
+  cached = memory.find(folder)
+  assert len(cached) == 2 and not any('.tmp-' in p for p in cached)
+  assert all(p.startswith(f'{folder}/skytfds/cache/{ctx.source_key}/')
+             for p in cached)
+  # The good ones fetched once; the corrupt one 6 times a run.
+  assert sorted(served[p] for p in served if 'getjpeg' in p) == [1, 1, 12]
+  memory.rm(folder, recursive=True)
+
+
 def test_corrupt_cutouts_three_times_in_a_row_are_fetched_until_whole(tmp_path):
   """A corrupt JPEG is a transient fault: the client's retry budget, not 2."""
   clean, _, _, _ = _run(tmp_path / 'clean', GOOD)

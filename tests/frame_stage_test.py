@@ -113,6 +113,43 @@ def test_prepare_stages_from_a_mirror_and_resumes(tmp_path, good_files):
     np.testing.assert_array_equal(arrays['stamp'], written[obj.key]['stamp'])
 
 
+def test_frames_stage_into_a_url_and_a_damaged_one_is_staged_again(
+    tmp_path, good_files):
+  """A memory:// download dir (fsspec): staged files there, never half-read."""
+  import fsspec  # pylint: disable=g-import-not-at-top
+  memory = fsspec.filesystem('memory')
+  root = _mirror(tmp_path, {f: good_files for f in FRAMES[:2]})
+  ctx = context_lib.BuildContext(
+      workdir=f'memory://stage-test-{tmp_path.name}/skytfds', release=17,
+      sas_url=str(root), skyserver_url='unused', ps1_url='unused',
+      max_concurrency=4)
+  assert ctx.storage == 'fsspec:memory'
+  stage = frame_stage.FrameStage(GR, ctx)
+  objs = _objects(FRAMES[0]) + _objects(FRAMES[1])
+  stage.prepare(objs, _report())
+  staged = [stage.staged_path(f).path for f in FRAMES[:2]]
+  assert sorted(memory.find(stage.dir.path)) == sorted(staged)
+  want = {o.key: a['stamp'] for o, a in stage.examples(objs)}
+  local = frame_stage.FrameStage(GR, _ctx(tmp_path, root))
+  local.prepare(objs, _report())
+  got = {o.key: a['stamp'] for o, a in local.examples(objs)}
+  assert set(got) == set(want) and len(want) == 4
+  for key, stamp in want.items():
+    np.testing.assert_array_equal(stamp, got[key])
+
+  # Damage one staged file and leave a dead writer's temporary name beside.
+  memory.pipe_file(staged[0], memory.cat_file(staged[0])[:200])
+  temp = f'{stage.dir.path}/.tmp-dead-{FRAMES[1].name}-r301.npz'
+  memory.pipe_file(temp, b'half a file')
+  again = _report()
+  stage.prepare(objs, again)
+  assert again.notes == ['2 frames needed, 1 already staged']
+  assert again.frames_decoded == 2  # The damaged frame only.
+  assert again.skipped == {'near_edge': 2, 'off_frame': 2}
+  assert {o.key for o, _ in stage.examples(objs)} == set(want)
+  memory.rm(stage.dir.path, recursive=True)
+
+
 def _counting(monkeypatch, serve):
   """Replaces sas.fetch_frame by serve(frame, band, n) (n: its n-th call)."""
   calls = collections.Counter()

@@ -108,14 +108,17 @@ def _select(ctx: context_lib.BuildContext, per_class: int, how: str,
             report: report_lib.BuildReport) -> list[catalog.CatalogObject]:
 
   async def select():
-    async with http.Fetcher(ctx.cache_dir, max_concurrency=ctx.max_concurrency) as f:
+    async with http.Fetcher(str(ctx.cache_dir), max_concurrency=ctx.max_concurrency) as f:
       got = await selection.select_objects(f, per_class=per_class,
                                            release=ctx.release, selection=how)
       return got, f.stats
 
   selected, stats = http.run(select())
   report.emulated.update(stats.emulated)
-  report.requests += stats.requests
+  if selected.selection != 'catalogue':
+    # Reading the user's own catalogue asked no service anything: it says
+    # nothing of whether the images come from the emulator (`simulated`).
+    report.requests += stats.requests
   objects = selected.catalog
   report.source = http.redact_url(objects.source)
   report.selection = selected.selection

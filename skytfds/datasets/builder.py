@@ -14,15 +14,17 @@ split) and `_generate_examples`. This base adds what all four share:
 """
 
 import hashlib
+import json
 import os
 import re
 import sys
 from typing import Any
 
-from etils import epath
+from absl import logging
 import tensorflow_datasets as tfds
 
 from skytfds import catalog
+from skytfds import files
 from skytfds import settings
 from skytfds.datasets import beam_stage
 from skytfds.datasets import build as build_lib
@@ -83,9 +85,12 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     return self.build
 
   def _context(self, download_dir) -> context_lib.BuildContext:
-    # The download dir TFDS' download manager will use (its default too).
-    download_dir = epath.Path(download_dir or self.data_dir_root / 'downloads')
-    return context_lib.BuildContext(workdir=os.fspath(download_dir / 'skytfds'),
+    # The download dir TFDS' download manager uses (its default too); a URL
+    # (gs://, s3://, file://, memory://) stays a string: pathlib would make
+    # 'gs:/...' of it.
+    if not download_dir:
+      download_dir = self.data_dir_root / 'downloads'
+    return context_lib.BuildContext(workdir=files.join(download_dir, 'skytfds'),
                                     release=self.builder_config.release)
 
   def _start(self, ctx: context_lib.BuildContext) -> build_lib.Build:
@@ -94,7 +99,7 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     started = build_lib.Build.start(self.PRODUCT, ctx, config.per_class,
                                     config.selection, self.report)
     self.report.provenance['skytfds_version'] = version.version()
-    self.report.provenance['simulated'] = self.report.simulated()
+    self.report.provenance['simulated'] = _simulated(self.report, ctx)
     if self.report.emulators():
       self.report.provenance['emulator'] = self.report.emulators()
     self.info.metadata['provenance'] = dict(self.report.provenance)
@@ -164,7 +169,8 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         beam=bool(download_config.beam_runner or download_config.beam_options))
     self.build = None
     prepare = lambda: super(SkyDatasetBuilder, self).download_and_prepare(
-        download_dir=download_dir, download_config=download_config, **kwargs)
+        download_dir=_tfds_download_dir(download_dir),
+        download_config=download_config, **kwargs)
     try:
       self._check_config()
       ctx = self._context(download_dir)
@@ -201,6 +207,58 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
   def _process_pipeline_result(self, pipeline_result):
     beam_stage.merge_metrics(pipeline_result, self.report)
+
+
+def _tfds_download_dir(download_dir):
+  """What TFDS' own download manager is given for `download_dir`.
+
+  TFDS opens it with etils.epath, which knows local paths and gs://, s3://,
+  az://, hf:// but refuses file:// and memory://. Its download manager only
+  makes empty `downloads/` folders for these builders (skytfds fetches
+  through its own client into `<download_dir>/skytfds`), so a URL epath
+  refuses becomes the same folder as a local path (file://) or TFDS' default
+  (`<data_dir>/downloads`).
+  """
+  if not download_dir or not files.is_url(download_dir):
+    return download_dir
+  where = files.location(download_dir)
+  if where.protocol in _EPATH_PROTOCOLS:
+    return download_dir
+  return where.path if where.protocol == 'file' else None
+
+
+# URL protocols etils.epath (and so TFDS) opens itself.
+_EPATH_PROTOCOLS = frozenset({'gs', 's3', 'az', 'hf'})
+
+
+def _simulated(report: report_lib.BuildReport,
+               ctx: context_lib.BuildContext) -> bool | None:
+  """`provenance['simulated']`, from the cache's record when nothing was fetched.
+
+  A build that made requests writes what its source said of itself next to
+  the source's cache (`ctx.source_record`); a build served wholly from that
+  cache reads it back (and the emulator origins it names), so its data is
+  not `null` (unknown) merely for having been cached.
+  """
+  record = ctx.source_record
+  simulated = report.simulated()
+  if simulated is not None:
+    try:
+      files.write_text(record, json.dumps(
+          {'simulated': simulated, 'emulator': report.emulators()},
+          sort_keys=True))
+    except OSError as e:  # Provenance of later cached builds only: go on.
+      logging.warning('cannot write %s: %s', record, e)
+    return simulated
+  try:
+    said = json.loads(record.read_bytes())
+  except (OSError, ValueError):  # Cached before records were kept.
+    return None
+  if not isinstance(said, dict) or not isinstance(said.get('simulated'), bool):
+    return None
+  if isinstance(said.get('emulator'), dict):
+    report.emulated.update(said['emulator'])
+  return said['simulated']
 
 
 def _print_build_errors(hook):

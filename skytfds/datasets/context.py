@@ -3,8 +3,8 @@
 import dataclasses
 import hashlib
 import json
-import pathlib
 
+from skytfds import files
 from skytfds import settings
 
 
@@ -13,11 +13,13 @@ class BuildContext:
   """Where a build keeps its files and which services it reads.
 
   Attributes:
-    workdir: `<download_dir>/skytfds`: the fetch cache
-      (`cache/<source_key>/`) and staged stamps (`staged/<source_key>/`) live
-      here and nowhere else, so two builds with different download
-      directories never share files, builds from different services never
-      share them either, and an interrupted build resumes from what is there.
+    workdir: `<download_dir>/skytfds`, a local path or any fsspec URL
+      (`gs://bucket/dl/skytfds`; kept a string, never squeezed through
+      pathlib): the fetch cache (`cache/<source_key>/`) and staged stamps
+      (`staged/<source_key>/`) live here and nowhere else, so two builds with
+      different download directories never share files, builds from
+      different services never share them either, and an interrupted build
+      resumes from what is there.
     release: SDSS data release.
     sas_url, skyserver_url, ps1_url: service bases, read once from the
       environment by the process that plans the build.
@@ -49,8 +51,20 @@ class BuildContext:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
   @property
-  def cache_dir(self) -> pathlib.Path:
-    return pathlib.Path(self.workdir) / 'cache' / self.source_key
+  def storage(self) -> str:
+    """How the caches are read and written: 'local' or 'fsspec:<protocol>'."""
+    return files.backend(self.workdir)
 
-  def staging_dir(self, name: str) -> pathlib.Path:
-    return pathlib.Path(self.workdir) / 'staged' / self.source_key / name
+  @property
+  def cache_dir(self) -> files.Location:
+    """The fetch cache: a pathlib.Path, or a files.UrlPath for a URL."""
+    return files.location(self.workdir) / 'cache' / self.source_key
+
+  @property
+  def source_record(self) -> files.Location:
+    """`cache/<source_key>.json`, beside the cache: whether this source
+    said it is the emulator (provenance for builds served from the cache)."""
+    return files.location(self.workdir) / 'cache' / f'{self.source_key}.json'
+
+  def staging_dir(self, name: str) -> files.Location:
+    return files.location(self.workdir) / 'staged' / self.source_key / name

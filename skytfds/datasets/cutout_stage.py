@@ -43,7 +43,7 @@ class CutoutStage:
   async def _fetch_all(self, objects, report) -> dict:
     progress = tqdm.tqdm(total=len(objects), desc=f'{self.product.name} cutouts',
                          unit=' cutouts')
-    async with http.Fetcher(self.ctx.cache_dir,
+    async with http.Fetcher(str(self.ctx.cache_dir),
                             max_concurrency=self.ctx.max_concurrency) as fetcher:
       hints = await self._look_up(fetcher, objects)
 
@@ -116,7 +116,7 @@ class CutoutStage:
   def examples(self, objects: list[catalog.CatalogObject]
                ) -> Iterator[tuple[catalog.CatalogObject, dict]]:
     """(object, {'image': JPEG bytes as served}) for the objects whose cutout is whole."""
-    cache = http.Fetcher(self.ctx.cache_dir)  # Only to locate cached files.
+    cache = http.Fetcher(str(self.ctx.cache_dir))  # Only to locate cached files.
     for obj in objects:
       if obj.key in self._ok:
         path = cache.cache_path(

@@ -4,20 +4,24 @@ Objects are grouped by frame (run, rerun, camcol, field). For each frame the
 bands a product needs are fetched concurrently through the one HTTP client,
 bz2-decoded in a thread pool (bz2 releases the GIL, so frames decode in
 parallel on all cores), and every object of the frame is cut from that one
-decode. The result of a frame is staged on disk as one `.npz` (written to a
-temporary name and renamed), so an interrupted build resumes where it stopped
-and the split writers read stamps back without decoding anything again.
+decode. The result of a frame is staged as one `.npz` under the download
+directory (a local folder or any fsspec URL; written atomically, see
+`skytfds.files`), so an interrupted build resumes where it stopped and the
+split writers read stamps back without decoding anything again. A staged
+file that cannot be read whole is dropped and staged again.
 """
 
 import asyncio
 import collections
 import concurrent.futures
 import dataclasses
+import io
 import json
 import os
-import pathlib
+import zipfile
 from typing import Iterable, Iterator, Mapping
 
+from absl import logging
 import numpy as np
 import tqdm
 
@@ -41,7 +45,7 @@ def stage_frame(
     product: products.FrameProduct,
     band_bytes: Mapping[str, bytes],
     objects: list[catalog.CatalogObject],
-    path: pathlib.Path,
+    path: files.Location,
 ) -> None:
   """Decodes one frame's bands, cuts every object, writes `path` (.npz) atomically.
 
@@ -62,9 +66,12 @@ def stage_frame(
     for name, value in cut.items():
       arrays[f'{len(keys)}.{name}'] = value
     keys.append(obj.key)
-  with files.atomic_path(path) as tmp, open(tmp, 'wb') as f:
-    np.savez(f, keys=np.array(keys, dtype=str),
-             skips=np.array(json.dumps(skips)), **arrays)
+  # Built in memory, then written in one go: an object store's upload
+  # stream cannot seek, which zipfile needs.
+  buffer = io.BytesIO()
+  np.savez(buffer, keys=np.array(keys, dtype=str),
+           skips=np.array(json.dumps(skips)), **arrays)
+  files.write_bytes(path, buffer.getvalue())
 
 
 @dataclasses.dataclass
@@ -75,8 +82,23 @@ class StagedFrame:
   skips: dict[str, tuple[str, str]]          # key -> (reason, detail)
 
   @classmethod
-  def read(cls, path: pathlib.Path) -> 'StagedFrame':
-    with open(path, 'rb') as f, np.load(f, allow_pickle=False) as npz:
+  def read(cls, path: files.Location) -> 'StagedFrame':
+    """Reads a staged file (one read: one GET on an object store).
+
+    Raises FileNotFoundError, or ValueError for a file that is not a whole
+    staged frame (truncated, damaged, of another layout).
+    """
+    data = path.read_bytes()
+    try:
+      return cls._parse(data)
+    except (ValueError, KeyError, IndexError, EOFError, OSError,
+            zipfile.BadZipFile) as e:
+      raise ValueError(f'{path}: not a whole staged frame ({type(e).__name__}: '
+                       f'{e})') from e
+
+  @classmethod
+  def _parse(cls, data: bytes) -> 'StagedFrame':
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
       keys = [str(k) for k in npz['keys']]
       skips = {k: tuple(v) for k, v in json.loads(str(npz['skips'])).items()}
       arrays = {k: {} for k in keys}
@@ -108,8 +130,20 @@ class FrameStage:
     self.ctx = ctx
     self.dir = ctx.staging_dir(staging_name(product))
 
-  def staged_path(self, frame: catalog.FrameId) -> pathlib.Path:
+  def staged_path(self, frame: catalog.FrameId) -> files.Location:
     return self.dir / f'{frame.name}-r{frame.rerun}.npz'
+
+  def read_staged(self, frame: catalog.FrameId) -> StagedFrame | None:
+    """The frame's staged stamps; None if not staged, or damaged (then dropped)."""
+    path = self.staged_path(frame)
+    try:
+      return StagedFrame.read(path)
+    except FileNotFoundError:
+      return None
+    except ValueError as e:
+      logging.warning('%s; staging it again', e)
+      path.unlink(missing_ok=True)
+      return None
 
   def prepare(self, objects: list[catalog.CatalogObject],
               report: report_lib.BuildReport) -> None:
@@ -125,24 +159,23 @@ class FrameStage:
   def unstaged(self, groups: Mapping[catalog.FrameId, list[catalog.CatalogObject]]
                ) -> dict[catalog.FrameId, list[catalog.CatalogObject]]:
     """The frames whose staged file is missing or lacks some of their objects."""
-    self.dir.mkdir(parents=True, exist_ok=True)
-    todo = {}
+    todo = {}  # (Writing a staged file makes its folder.)
     for frame, objs in groups.items():
-      path = self.staged_path(frame)
-      if path.exists():
-        if StagedFrame.read(path).covers(objs):
+      staged = self.read_staged(frame)
+      if staged is not None:
+        if staged.covers(objs):
           continue
-        path.unlink()  # Staged for another object list: stage again.
+        # Staged for another object list: stage again.
+        self.staged_path(frame).unlink(missing_ok=True)
       todo[frame] = objs
     return todo
 
   def count_staged_skips(self, groups, report: report_lib.BuildReport) -> None:
     """Counts the objects that staged frames could not cut (off frame, near edge)."""
     for frame, objs in groups.items():
-      path = self.staged_path(frame)
-      if not path.exists():
+      staged = self.read_staged(frame)
+      if staged is None:
         continue  # Its fetch failures were counted when they happened.
-      staged = StagedFrame.read(path)
       for obj in objs:
         if obj.key in staged.skips:
           report.skip(obj.key, *staged.skips[obj.key])
@@ -155,7 +188,7 @@ class FrameStage:
     in_memory = asyncio.Semaphore(max(4, 2 * workers))
     progress = tqdm.tqdm(total=len(todo), desc=f'{self.product.name} frames',
                          unit=' frames')
-    async with http.Fetcher(self.ctx.cache_dir,
+    async with http.Fetcher(str(self.ctx.cache_dir),
                             max_concurrency=self.ctx.max_concurrency) as fetcher:
 
       async def one(frame, objs):
@@ -217,10 +250,9 @@ class FrameStage:
                ) -> Iterator[tuple[catalog.CatalogObject, dict]]:
     """(object, feature arrays) for the staged, not skipped objects, frame by frame."""
     for frame, objs in group_by_frame(objects).items():
-      path = self.staged_path(frame)
-      if not path.exists():
+      staged = self.read_staged(frame)
+      if staged is None:
         continue
-      staged = StagedFrame.read(path)
       for obj in objs:
         if obj.key in staged.arrays:
           yield obj, staged.arrays[obj.key]

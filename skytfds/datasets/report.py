@@ -61,8 +61,9 @@ class BuildReport:
   # Where the data came from (also DatasetInfo.metadata['provenance']):
   # skytfds version, services, release, selection, the catalogue, simulated.
   provenance: dict = dataclasses.field(default_factory=dict)
-  # Origins that said they are the bundled emulator, and requests made, over
-  # the selection and the stage (see `simulated`).
+  # Origins that said they are the bundled emulator, and requests made to the
+  # services (a user's catalogue file is none), over the selection and the
+  # stage (see `simulated`).
   emulated: dict = dataclasses.field(default_factory=dict)
   requests: int = 0
 

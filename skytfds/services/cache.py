@@ -1,4 +1,5 @@
-"""The on-disk cache of fetched bodies: safe names, validated reads, atomic writes."""
+"""The cache of fetched bodies (a local folder or any fsspec URL): safe names,
+validated reads, atomic writes."""
 
 from __future__ import annotations
 
@@ -31,28 +32,56 @@ def validate_cache_name(cache_name: str) -> str:
   return cache_name
 
 
+def cache_root(cache_dir: str | os.PathLike | files.UrlPath) -> files.Location:
+  """The cache directory as a location: a pathlib.Path, or a UrlPath for a URL.
+
+  A URL squeezed through `pathlib.Path` ('gs://b/x' became 'gs:/b/x',
+  'file:///tmp/x' became 'file:/tmp/x') is turned back into its URL:
+  `Fetcher` still makes a Path of whatever it is given (keep a URL a string
+  there, `cache_root(cache_dir)`, and this repair is never needed). A local
+  folder really named 'gs:' would be read as a URL: nobody names one so.
+  """
+  if isinstance(cache_dir, pathlib.PurePath) and not cache_dir.is_absolute():
+    mangled = _SQUEEZED_URL.match(cache_dir.as_posix())
+    if mangled:
+      protocol, rest = mangled.groups()
+      slashes = '/' if protocol in ('file', 'local') else ''  # An absolute path.
+      rest = (rest or '').lstrip('/')
+      return files.UrlPath(f'{protocol}://{slashes}{rest}')
+  return files.location(cache_dir)
+
+
+# 'gs:/bucket/x', what pathlib makes of 'gs://bucket/x' (two letters or more:
+# 'C:' is a drive).
+_SQUEEZED_URL = re.compile(r'^([A-Za-z][A-Za-z0-9+.\-]+):(/.*)?$')
+
+
 class DiskCache:
   """Bodies under `root`, one file per cache name (blocking calls).
 
-  A file is written atomically (`skytfds.files.write_bytes`, flushed to disk),
-  so a reader never sees half of one; a file that fails validation (left by
-  an older, non-atomic writer, or damaged) is dropped and fetched again.
+  `root` is a local directory or a URL on any fsspec filesystem (gs://,
+  s3://, file://, memory://). A file is written atomically
+  (`skytfds.files.write_bytes`: a local one flushed to disk and renamed, an
+  object-store one in a single upload, another fsspec one under a temporary
+  name moved into place), so a reader never sees half of one; a file that
+  fails validation (left by an older, non-atomic writer, or damaged) is
+  dropped and fetched again.
 
   Args:
     root: the cache directory.
     max_bytes: size cap of a cached body.
   """
 
-  def __init__(self, root: str | os.PathLike, *, max_bytes: int):
-    self.root = pathlib.Path(root)
+  def __init__(self, root: str | os.PathLike | files.UrlPath, *, max_bytes: int):
+    self.root = cache_root(root)
     self.max_bytes = max_bytes
 
-  def path(self, cache_name: str) -> pathlib.Path:
+  def path(self, cache_name: str) -> files.Location:
     """Where `cache_name` lives under root (validated; cannot escape it)."""
     validate_cache_name(cache_name)
     root = self.root.resolve()
     path = (root / cache_name).resolve()
-    if root != path and root not in path.parents:
+    if not path.is_relative_to(root):
       raise ValueError(f'cache_name {cache_name!r} leaves the cache directory {root}')
     return path
 
@@ -77,5 +106,14 @@ class DiskCache:
     return data, ''
 
   def write(self, cache_name: str, data: bytes) -> None:
-    """Stores `data` under `cache_name`, atomically and durably."""
-    files.write_bytes(self.path(cache_name), data, fsync=True)
+    """Stores `data` under `cache_name`, atomically (durably on a local disk).
+
+    Raises OSError if it cannot (a remote store's own errors included).
+    """
+    path = self.path(cache_name)
+    try:
+      files.write_bytes(path, data, fsync=True)
+    except OSError:
+      raise
+    except Exception as e:  # pylint: disable=broad-except  (remote stores vary)
+      raise OSError(f'{type(e).__name__}: {e}') from e

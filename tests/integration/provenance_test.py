@@ -5,6 +5,7 @@ the real SkyServer and a mirror): their cutouts of the same positions differ.
 """
 
 import json
+from unittest import mock
 
 import pytest
 import tensorflow_datasets as tfds
@@ -75,6 +76,34 @@ def test_provenance_is_recorded_and_visible_in_info(services, monkeypatch,
   report = tmp_path / 'data' / 'sdss_cutouts' / 'tiny' / '1.0.0' / (
       'build_report.json')
   assert json.loads(report.read_text())['provenance'] == provenance
+
+
+def test_a_build_served_wholly_from_the_cache_still_knows_it_is_simulated(
+    services, monkeypatch, tmp_path):
+  """The emulator's header is never seen by a build that fetches nothing (a
+  user catalogue, every cutout cached): the record written beside the
+  source's cache says what the source said."""
+  first, _ = services
+  rows = catalogs.generated_catalog_csv(seed=1).splitlines()[:21]
+  (tmp_path / 'twenty.csv').write_text('\n'.join(rows) + '\n')
+  env = {**first.environ(), settings.CATALOG_ENV: str(tmp_path / 'twenty.csv')}
+  name = 'sdss_cutouts/custom'
+  built = _build(monkeypatch, tmp_path, env, name=name)
+  ctx = built.build.stage.ctx
+  record = json.loads(ctx.source_record.read_text())
+  assert record == {'simulated': True, 'emulator': {first.url: mock.ANY}}
+
+  def cached_build(data_dir):
+    builder = tfds.builder(name, data_dir=data_dir)
+    builder.download_and_prepare(download_dir=tmp_path / 'downloads')
+    assert builder.report.fetch['requests'] == 0  # All 20 from the cache.
+    return builder.info.metadata['provenance']
+
+  provenance = cached_build(tmp_path / 'again')
+  assert provenance['simulated'] is True
+  assert provenance['emulator'] == record['emulator']
+  ctx.source_record.unlink()  # A cache kept before records were: unknown.
+  assert cached_build(tmp_path / 'third')['simulated'] is None
 
 
 def test_nothing_cached_from_one_service_reaches_another(services, monkeypatch,
