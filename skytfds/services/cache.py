@@ -36,9 +36,8 @@ def cache_root(cache_dir: str | os.PathLike | files.UrlPath) -> files.Location:
   """The cache directory as a location: a pathlib.Path, or a UrlPath for a URL.
 
   A URL squeezed through `pathlib.Path` ('gs://b/x' became 'gs:/b/x',
-  'file:///tmp/x' became 'file:/tmp/x') is turned back into its URL:
-  `Fetcher` still makes a Path of whatever it is given (keep a URL a string
-  there, `cache_root(cache_dir)`, and this repair is never needed). A local
+  'file:///tmp/x' became 'file:/tmp/x') by a caller is turned back into
+  its URL (`Fetcher` keeps a URL a string and never needs this). A local
   folder really named 'gs:' would be read as a URL: nobody names one so.
   """
   if isinstance(cache_dir, pathlib.PurePath) and not cache_dir.is_absolute():

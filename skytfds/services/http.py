@@ -35,12 +35,12 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import os
-import pathlib
 from typing import Any, Callable, Coroutine, TypeVar
 
 import aiohttp
 from absl import logging
 
+from skytfds import files
 from skytfds import settings
 from skytfds import version
 from skytfds.services import hosts
@@ -54,6 +54,7 @@ from skytfds.services.bodies import GENERIC
 from skytfds.services.bodies import KINDS
 from skytfds.services.bodies import MAX_BODY_BYTES
 from skytfds.services.bodies import validate_body
+from skytfds.services import cache as cache_lib
 from skytfds.services.cache import DiskCache
 from skytfds.services.cache import validate_cache_name
 from skytfds.services.errors import AttemptFailed
@@ -133,7 +134,9 @@ class Fetcher:
     _check_timeout(timeout_s)
     if backoff_s < 0 or backoff_max_s < 0 or retry_after_max_s < 0:
       raise ValueError('backoff_s, backoff_max_s and retry_after_max_s must be >= 0')
-    self.cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else None
+    # A local path, or an fsspec URL kept as one (files.location).
+    self.cache_dir = (cache_lib.cache_root(cache_dir) if cache_dir is not None
+                      else None)
     self.max_concurrency = max_concurrency
     self.timeout_s = float(timeout_s)
     self.max_attempts = max_attempts
@@ -192,7 +195,7 @@ class Fetcher:
 
   # -- cache ------------------------------------------------------------------
 
-  def cache_path(self, cache_name: str) -> pathlib.Path:
+  def cache_path(self, cache_name: str) -> files.Location:
     """Where `cache_name` lives under cache_dir (validated; cannot escape it)."""
     if self._cache is None:
       raise ValueError('this Fetcher has no cache_dir')
