@@ -276,7 +276,8 @@ def main() -> None:
   parser.add_argument('--folds', type=int, default=5)
   parser.add_argument('--epochs', type=int, default=30,
                       help='per fold, for ugriz_cnn and the dense heads alike')
-  parser.add_argument('--models', default=','.join(MODELS))
+  parser.add_argument('--models', default=','.join(MODELS),
+                      help="cross-validated models; '' for --transfer runs only")
   parser.add_argument('--weights', default='none',
                       help='backbone weights: none (random, calibrated) or imagenet')
   parser.add_argument('--seed', type=int, default=0)
@@ -298,7 +299,7 @@ def main() -> None:
   say(f'{len(objects.keys)} real objects ({int(objects.labels.sum())} STAR, '
       f'{int((1 - objects.labels).sum())} GALAXY) in {args.folds} folds')
   results = {}
-  for name in args.models.split(','):
+  for name in [m for m in args.models.split(',') if m]:
     started = time.perf_counter()
     probabilities = cross_validate(name, objects, folds, epochs=args.epochs,
                                    weights=args.weights, seed=args.seed)
