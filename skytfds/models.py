@@ -164,14 +164,21 @@ def build_application(name: str, *, weights: str = WEIGHTS_IMAGENET,
         f'of {name} without its top')
   application = backbone.constructor(include_top=False, weights=None,
                                      input_shape=shape)
-  try:
-    application.load_weights(path)
-  except Exception as e:  # h5py, shape and layer-count errors alike.
-    raise ModelError(
-        f'weights file {path!r} does not match {name} without top at '
-        f'{size} px ({_describe(e)}); use weights saved from the same '
-        f'backbone, or --weights=imagenet|none') from None
+  _load_weights(application, path, (
+      f'does not match {name} without top at {size} px', 'use weights saved '
+      'from the same backbone, or --weights=imagenet|none'))
   return application
+
+
+def _load_weights(model: keras.Model, path: str,
+                  mismatch: tuple[str, str]) -> None:
+  """model.load_weights(path); ModelError 'weights file P <mismatch[0]>
+  (why); <mismatch[1]>' when the file does not fit."""
+  try:
+    model.load_weights(path)
+  except Exception as e:  # h5py, shape and layer-count errors alike.
+    raise ModelError(f'weights file {path!r} {mismatch[0]} ({_describe(e)}); '
+                     f'{mismatch[1]}') from None
 
 
 def build_head(embedding_dim: int, num_classes: int = 3) -> keras.Model:
@@ -242,13 +249,10 @@ def build_from_scratch(name: str, input_shape: tuple[int, int, int], *,
       raise ModelError(
           f'weights {path!r}: expected an existing {name} .weights.h5 file '
           f'(e.g. a run\'s checkpoints/model/model.weights.h5), or none')
-    try:
-      model.load_weights(path)
-    except Exception as e:  # h5py, shape and layer-count errors alike.
-      raise ModelError(
-          f'weights file {path!r} does not fit {name} on inputs '
-          f'{tuple(input_shape)} ({_describe(e)}); use weights saved from a '
-          f'{name} run on the same kind of dataset, or --weights=none') from None
+    _load_weights(model, path, (
+        f'does not fit {name} on inputs {tuple(input_shape)}',
+        f'use weights saved from a {name} run on the same kind of dataset, '
+        'or --weights=none'))
   return Classifier(None, features, features, head, model)
 
 
