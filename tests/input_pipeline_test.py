@@ -1,6 +1,9 @@
 """input_pipeline: stamps and images to model inputs, and clear errors."""
 
 import io
+import pathlib
+import subprocess
+import sys
 from unittest import mock
 
 import numpy as np
@@ -8,6 +11,8 @@ import PIL.Image
 import pytest
 
 from skytfds import input_pipeline
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize('bands', ['irg', 'zgu', 'gri'])
@@ -80,6 +85,20 @@ def test_a_misspelt_config_names_the_valid_configs(tmp_path):
       'full, tiny_dense, small_dense, full_dense, custom (e.g. sdss_rgb/tiny)')
 
 
+def test_tfds_build_with_a_misspelt_config_names_the_valid_configs(tmp_path):
+  """`tfds build ... --config=tinny` and tfds.builder: TFDS' own message
+  lists close matches by name:version and so ended in nothing."""
+  process = subprocess.run(
+      [str(pathlib.Path(sys.executable).parent / 'tfds'), 'build',
+       str(REPO / 'skytfds' / 'datasets' / 'sdss_rgb'), '--config=tinny',
+       f'--data_dir={tmp_path}'], capture_output=True, text=True, timeout=300)
+  assert process.returncode != 0
+  assert process.stderr.strip().splitlines()[-1] == (
+      "ValueError: sdss_rgb has no config 'tinny': choose one of tiny, small, "
+      'full, tiny_dense, small_dense, full_dense, custom (e.g. --config=tiny_dense)')
+  assert not (tmp_path / 'sdss_rgb').exists()
+
+
 def test_a_misspelt_dataset_names_the_datasets_and_no_build_command(tmp_path):
   with pytest.raises(input_pipeline.DatasetError) as error:
     input_pipeline.get_builder('sdss_cutout/tiny', tmp_path)
@@ -98,3 +117,20 @@ def test_a_dataset_without_validation_is_refused_in_words():
   assert str(error.value).startswith(
       'dataset sdss_cutouts/custom/1.0.0 has no validation or test split (it '
       "has {'train': 3}): its catalogue was too small to fill every split")
+
+
+def test_native_input_keeps_every_band_unstretched_with_the_mask_as_a_channel():
+  stamp = np.full((64, 64, 5), 2.5, np.float32)
+  stamp[0, 0, 3] = np.nan
+  mask = np.zeros((64, 64), bool)
+  mask[:, :10] = True
+  native = input_pipeline.native_from_stamp(stamp, mask, 64).numpy()
+  assert native.shape == (64, 64, 6)
+  assert native[5, 5, 0] == 2.5  # nanomaggies as stored, no stretch
+  assert native[0, 0, 3] == 0.0  # non-finite reads as 0
+  np.testing.assert_array_equal(native[..., 5], mask.astype(np.float32))
+  image = np.full((128, 128, 3), 255, np.uint8)
+  native = input_pipeline.native_from_image(image, 64).numpy()
+  assert native.shape == (64, 64, 4)
+  np.testing.assert_allclose(native[..., :3], 1.0)
+  assert (native[..., 3] == 0).all()

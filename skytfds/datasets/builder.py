@@ -66,6 +66,17 @@ class SkyDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   report: report_lib.BuildReport | None = None
   build: build_lib.Build | None = None
 
+  def __init__(self, *, config=None, **kwargs):
+    # TFDS' own message for an unknown config lists close matches by
+    # "name:version", which never match configs without a version, so it
+    # ends in nothing ("...whose name closely match: "). Name them instead.
+    name = config.partition(':')[0] if isinstance(config, str) else None
+    if name is not None and name not in configs.NAMES:
+      raise ValueError(
+          f'{self.name} has no config {name!r}: choose one of '
+          f'{", ".join(configs.NAMES)} (e.g. --config=tiny_dense)')
+    super().__init__(config=config, **kwargs)
+
   def sky_info(self, images: dict[str, tfds.features.FeatureConnector],
                supervised_keys: tuple[str, str]) -> tfds.core.DatasetInfo:
     """DatasetInfo with the dataset's image features and the catalogue features."""
