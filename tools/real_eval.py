@@ -29,6 +29,7 @@ QSO, STAR); a QSO answer counts as STAR, since both are point sources.
 """
 
 import argparse
+import csv
 import dataclasses
 import hashlib
 import json
@@ -85,7 +86,6 @@ def position_key(ra: float, dec: float) -> str:
 
 def read_r_aper(path: pathlib.Path) -> dict[str, float]:
   """position key -> r_aper of every row of the labels file."""
-  import csv  # pylint: disable=import-outside-toplevel
   with open(path, newline='') as f:
     return {position_key(float(row['ra']), float(row['dec'])): float(row['r_aper'])
             for row in csv.DictReader(f)}
@@ -235,8 +235,10 @@ def cross_validate(name: str, objects: Objects, folds: np.ndarray, *,
   return probabilities
 
 
-def transfer(workdir: pathlib.Path, objects: Objects) -> tuple[np.ndarray, str]:
-  """A trained run's class probabilities on the real objects, and its dataset."""
+def transfer(workdir: pathlib.Path, objects: Objects
+             ) -> tuple[np.ndarray, str, str]:
+  """A trained run's class probabilities on the real objects, its dataset
+  and its model name."""
   from skytfds import input_pipeline  # pylint: disable=import-outside-toplevel
   from skytfds import models  # pylint: disable=import-outside-toplevel
   from trainers import flags as trainer_flags  # pylint: disable=import-outside-toplevel
@@ -261,7 +263,7 @@ def transfer(workdir: pathlib.Path, objects: Objects) -> tuple[np.ndarray, str]:
   probabilities = model.predict(inputs, batch_size=BATCH, verbose=0)
   # The run's class order may differ from the datasets' (it is the same today).
   order = [run_config['class_names'].index(n) for n in objects.class_names]
-  return probabilities[:, order], dataset
+  return probabilities[:, order], dataset, run_config['model']
 
 
 # -- main ----------------------------------------------------------------------
@@ -312,10 +314,9 @@ def main() -> None:
     say(f'{name}: accuracy {results[name]["cells"]["all"]["accuracy"]:.3f} '
         f'({results[name]["seconds"]:.0f} s)')
   for workdir in args.transfer:
-    probabilities, dataset = transfer(pathlib.Path(workdir), objects)
+    probabilities, dataset, model = transfer(pathlib.Path(workdir), objects)
     predicted = two_class(probabilities, objects.class_names)
-    label = f'{json.loads((pathlib.Path(workdir) / "run_config.json").read_text())["model"]}'
-    results[f'{label} ({pathlib.Path(workdir).name})'] = {
+    results[f'{model} ({pathlib.Path(workdir).name})'] = {
         'trained_on': f'{dataset} (emulator), no real pixels',
         'cells': accuracy_cells(objects.labels, predicted, objects.r_aper)}
   report = {'field': FIELD, 'objects': len(objects.keys),
