@@ -243,7 +243,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int = 3, *,
       with SOFTENING_NMGY), or None for image channels in [0, 1] (no stretch).
     seed: of the augmentation's random draws.
   """
-  size, _, channels = input_shape
+  channels = input_shape[-1]
   if bands is not None and len(bands) != channels - 1:
     raise ValueError(f'bands {bands!r} for {channels - 1} signal channels')
   inputs = keras.Input(input_shape, name='images')
@@ -271,5 +271,4 @@ def build(input_shape: tuple[int, int, int], num_classes: int = 3, *,
       name='probabilities')(h)
   head = keras.Model(embeddings, probabilities, name='head')
   model = keras.Model(inputs, head(features(inputs)), name=f'{NAME}_classifier')
-  del size
   return features, head, model
