@@ -63,3 +63,38 @@ def test_plot_reads_json_lines_from_markdown(tmp_path):
   chosen = benchmark_plot.read_results([str(doc)])
   assert chosen['train']['quick'] is False  # A full run wins over a quick one.
   assert benchmark_plot.speedups(chosen['train']) == (20.0, None)
+  # train's floor (the least work the project must do) stands in for a limit.
+  assert benchmark_plot.speedups(dict(full, floor_s=4.0)) == (20.0, 25.0)
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_train_suite_quick_reports_scaling_floor_and_five_band(shared_data,
+                                                              tmp_path):
+  # About 40 s: the quick cutouts (95 training images) built against the
+  # emulator, MobileNet's 10 epochs, three baseline epochs, the floor, ugriz_cnn.
+  run = subprocess.run(
+      [sys.executable, str(REPO / 'tools' / 'benchmark.py'), '--suite=train',
+       '--quick', f'--workdir={tmp_path / "work"}',
+       f'--shared_data={shared_data}'],
+      capture_output=True, text=True, timeout=600, check=False)
+  assert run.returncode == 0, run.stderr[-3000:]
+  item = json.loads(run.stdout.strip().splitlines()[-1])
+  assert item['suite'] == 'train' and item['unit'] == 's'
+  assert item['train_images'] == 95 and item['epochs'] == 10
+  # The baseline's 3 measured epochs, each every image once, scaled by the
+  # median epoch to 10.
+  assert len(item['baseline_epoch_s']) == item['baseline_epochs_run'] == 3
+  assert item['baseline_steps_per_epoch'] == 3  # 95 images, batch 32
+  assert item['baseline'] == pytest.approx(
+      10 * sorted(item['baseline_epoch_s'])[1], rel=0.01)
+  assert item['ratio'] == pytest.approx(item['baseline'] / item['project'],
+                                        rel=0.02)
+  assert item['floor_s'] == pytest.approx(
+      item['floor_backbone_pass_s'] + item['floor_head_s'], rel=0.01)
+  assert item['project_over_floor'] == pytest.approx(
+      item['project'] / item['floor_s'], rel=0.02)
+  five = item['five_band']
+  assert five['ugriz_cnn']['epochs'] == 2
+  assert five['ugriz_cnn']['train_images'] == 95
+  assert five['mobilenet']['run_s'] == pytest.approx(item['project'], abs=0.1)

@@ -52,6 +52,20 @@ def test_cells_count_each_bin_with_its_standard_error():
   assert 'all (n=5)' in table
 
 
+def test_dihedral_views_are_the_eight_distinct_symmetries_of_the_square():
+  images = np.arange(2 * 4 * 4 * 3, dtype=float).reshape(2, 4, 4, 3)
+  views = real_eval.dihedral_views(images)
+  assert len(views) == 8
+  assert len({v.tobytes() for v in views}) == 8
+  np.testing.assert_array_equal(views[0], images)
+  for view in views:  # each image stays itself, its channels untouched
+    assert view.shape == images.shape
+    np.testing.assert_array_equal(np.sort(view[1].ravel()), np.sort(images[1].ravel()))
+  # The 4x4 centre block of an even-sized stamp maps onto itself.
+  centre = {tuple(sorted(images[0, 1:3, 1:3, 0].ravel()))}
+  assert {tuple(sorted(v[0, 1:3, 1:3, 0].ravel())) for v in views} == centre
+
+
 @pytest.mark.slow
 def test_real_field_cross_validation_end_to_end(shared_data, tmp_path):
   """The documented command on the real frames, cut to one model and 2 folds."""
@@ -63,8 +77,11 @@ def test_real_field_cross_validation_end_to_end(shared_data, tmp_path):
   assert 0.35 < objects.labels.mean() < 0.5  # 271 STAR of 643
   assert np.isfinite(objects.r_aper).all()
   folds = real_eval.stratified_folds(objects.keys, objects.labels, 2)
-  probabilities = real_eval.cross_validate(
-      'ugriz_cnn', objects, folds, epochs=8, weights='none', seed=0)
+  variants = real_eval.cross_validate(
+      'ugriz_cnn', objects, folds, epochs=8, weights='none', seed=0, tta=True)
+  assert set(variants) == {'', 'tta'}
+  np.testing.assert_allclose(variants['tta'].sum(axis=1), 1.0, rtol=1e-4)
+  probabilities = variants['']
   np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
   predicted = real_eval.two_class(probabilities, objects.class_names)
   cells = real_eval.accuracy_cells(objects.labels, predicted, objects.r_aper)

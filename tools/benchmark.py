@@ -40,10 +40,17 @@ Suites:
             tf.data map on all cores.
   train     Wall time for N epochs (10 with --quick, else 50) of the frozen
             MobileNet (random weights, BatchNorm calibrated: ImageNet weights
-            cannot be downloaded offline) + the study's dense head. Baseline:
-            `model.fit` over ImageDataGenerator. Project: `trainers/train.py`
-            with its defaults (cached embeddings). Both validation accuracies
-            are reported.
+            cannot be downloaded offline) + the study's dense head, on
+            `sdss_cutouts/small` (--quick: 40 per class). Baseline: the
+            study's `model.fit` over ImageDataGenerator for
+            --baseline_epochs (3; every epoch does the same work), each
+            epoch timed, scaled to N by the median epoch. Project:
+            `trainers/train.py` with its defaults (cached embeddings), the
+            whole run. Floor: one backbone pass over the training images
+            plus the head's N epochs fitted alone; project_over_floor.
+            Both validation accuracies are reported. five_band: ugriz_cnn
+            for N epochs on `sdss_filters/small_dense` beside the frozen
+            MobileNet on it (--quick: 2 epochs on the quick cutouts).
 
 One module per suite in tools/benchmarks/ (build, download, input, train),
 each with run(work, quick) -> its JSON object; common.py, fields.py and
@@ -106,6 +113,18 @@ flags.DEFINE_integer('per_class', None,
 flags.DEFINE_integer('repeats', None,
                      'build/input: interleaved repetitions, best kept (default '
                      '1 with --quick, else 2).')
+flags.DEFINE_integer('baseline_epochs', None,
+                     'train: epochs of the study\'s model.fit actually run '
+                     '(default 3), scaled to --epochs by the median epoch.')
+flags.DEFINE_string(
+    'data_dir', None,
+    'train: TFDS data_dir of the prebuilt sdss_cutouts/small and '
+    'sdss_filters/small_dense (default <workdir>/data); what is missing is '
+    'built there against the emulator first, untimed (sdss_filters/'
+    'small_dense: about 35 min on 2 cores).')
+flags.DEFINE_bool('five_band', True,
+                  'train: also time ugriz_cnn beside the frozen MobileNet on '
+                  'sdss_filters/small_dense (--quick: on the quick cutouts).')
 flags.DEFINE_integer('epochs', None, 'train: epochs (default 10 with --quick, '
                      'else 50).')
 

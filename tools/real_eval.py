@@ -2,7 +2,7 @@ r"""Accuracy on real pixels: k-fold cross-validation on a real labelled SDSS fie
 
   python tools/real_eval.py [--out=real_eval_out] [--folds=5] [--epochs=30] \
       [--models=ugriz_cnn,mobilenet,resnet50,vgg16,xception] [--weights=none] \
-      [--transfer=RUN_WORKDIR ...]
+      [--transfer=RUN_WORKDIR ...] [--init_from=RUN_WORKDIR] [--tta]
 
 `../shared/data/labels/photometric_003918-3-0213.csv` holds 643 objects of
 field 003918-3-0213 labelled STAR or GALAXY by the SDSS photometric pipeline,
@@ -23,6 +23,11 @@ and `../shared/data/sas` that field's real calibrated frames. This tool
 5. reports STAR/GALAXY accuracy overall and by `r_aper` (< 19, 19-21, > 21),
    with the count and the binomial standard error sqrt(p (1 - p) / n) of each
    cell, as real_eval.json and real_eval.md under --out.
+
+--init_from=RUN_WORKDIR starts ugriz_cnn's every fold from a trained run's
+weights (sim-to-real: learnt on the emulator's sky, then on the real folds);
+--tta adds a row with ugriz_cnn's held-out predictions averaged over the 8
+flips and quarter turns of each stamp.
 
 Two classes: the models have a QSO output (the datasets' labels are GALAXY,
 QSO, STAR); a QSO answer counts as STAR, since both are point sources.
@@ -180,39 +185,76 @@ def markdown(results: dict[str, dict]) -> str:
 # -- models --------------------------------------------------------------------
 
 
+def dihedral_views(images: np.ndarray) -> list[np.ndarray]:
+  """The 8 flips and quarter turns of square images [N, H, W, C].
+
+  A stamp's centre stays where it was, so the object is still the one in
+  the middle; none of them changes a sky object's class.
+  """
+  views = []
+  for quarter_turns in range(4):
+    turned = np.rot90(images, quarter_turns, axes=(1, 2))
+    views += [turned, turned[:, :, ::-1]]
+  return views
+
+
 def fit_predict(make, train_x, train_y, test_x, *, epochs: int, seed: int,
-                num_classes: int, decay: bool) -> np.ndarray:
+                num_classes: int, decay: bool, learning_rate: float = 1e-3,
+                tta: bool = False) -> dict[str, np.ndarray]:
   """Fits make() as trainers.train would and predicts test_x.
 
   decay: the cosine learning-rate decay of from-scratch models.
+  Returns {'': probabilities} and, with tta, also {'tta': the mean of the
+  probabilities over test_x's 8 dihedral views}.
   """
   import keras  # pylint: disable=import-outside-toplevel
   from skytfds import models  # pylint: disable=import-outside-toplevel
   keras.utils.set_random_seed(seed)
   model = make()
   steps = epochs * -(-len(train_x) // BATCH)
-  models.compile_for_training(model, 1e-3, decay_steps=steps if decay else None)
+  models.compile_for_training(model, learning_rate,
+                              decay_steps=steps if decay else None)
   model.fit(train_x, keras.utils.to_categorical(train_y, num_classes),
             batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0)
-  return model.predict(test_x, batch_size=BATCH, verbose=0)
+  out = {'': model.predict(test_x, batch_size=BATCH, verbose=0)}
+  if tta:
+    out['tta'] = np.mean([model.predict(view, batch_size=BATCH, verbose=0)
+                          for view in dihedral_views(test_x)], axis=0)
+  return out
 
 
 def cross_validate(name: str, objects: Objects, folds: np.ndarray, *,
-                   epochs: int, weights: str, seed: int) -> np.ndarray:
-  """Held-out class probabilities [N, 3] of model `name`, fold by fold."""
+                   epochs: int, weights: str, seed: int,
+                   init_from: pathlib.Path | None = None,
+                   learning_rate: float = 1e-3, tta: bool = False
+                   ) -> dict[str, np.ndarray]:
+  """Held-out class probabilities [N, 3] of model `name`, fold by fold.
+
+  init_from: a trainers.train workdir of the same from-scratch model; each
+  fold then starts from its trained weights (e.g. learnt on the emulator)
+  instead of random ones. tta: also the 8-view average ('tta'), for models
+  that read images (ugriz_cnn); the backbones' heads read embeddings.
+  Returns {'': probabilities} (and 'tta').
+  """
   from skytfds import input_pipeline  # pylint: disable=import-outside-toplevel
   from skytfds import models  # pylint: disable=import-outside-toplevel
+  from trainers import run_files  # pylint: disable=import-outside-toplevel
   names = objects.class_names
   # Training labels in the datasets' three classes (GALAXY, QSO, STAR).
   labels3 = np.where(objects.labels == 1, names.index('STAR'), names.index('GALAXY'))
-  if models.is_from_scratch(name):
+  from_scratch = models.is_from_scratch(name)
+  if from_scratch:
     inputs = objects.stamps
 
     def make():
+      if init_from is not None:
+        return models.load_classifier(init_from / run_files.MODEL_FILE)
       return models.build_from_scratch(
           name, inputs.shape[1:], num_classes=len(names),
           bands=input_pipeline.STAMP_BANDS, seed=seed).model
   else:
+    if init_from is not None:
+      raise ValueError(f'{name}: --init_from is for from-scratch models')
     classifier = models.build_model(name, weights=weights, num_classes=len(names))
     size = classifier.input_size
     images = np.stack([input_pipeline.resize(im, size).numpy() for im in objects.rgb])
@@ -225,13 +267,16 @@ def cross_validate(name: str, objects: Objects, folds: np.ndarray, *,
 
     def make():
       return models.build_head(inputs.shape[1], len(names))
-  probabilities = np.zeros((len(objects.keys), len(names)))
+  probabilities = {}
   for fold in range(folds.max() + 1):
     held = folds == fold
-    probabilities[held] = fit_predict(
+    predicted = fit_predict(
         make, inputs[~held], labels3[~held], inputs[held], epochs=epochs,
-        seed=seed + fold, num_classes=len(names),
-        decay=models.is_from_scratch(name))
+        seed=seed + fold, num_classes=len(names), decay=from_scratch,
+        learning_rate=learning_rate, tta=tta and from_scratch)
+    for variant, values in predicted.items():
+      probabilities.setdefault(
+          variant, np.zeros((len(objects.keys), len(names))))[held] = values
   return probabilities
 
 
@@ -283,6 +328,15 @@ def main() -> None:
   parser.add_argument('--weights', default='none',
                       help='backbone weights: none (random, calibrated) or imagenet')
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--learning_rate', type=float, default=1e-3,
+                      help='per fold (cosine-decayed for ugriz_cnn)')
+  parser.add_argument('--init_from', default=None,
+                      help='a trainers.train workdir of ugriz_cnn: each fold '
+                      'starts from its trained weights (e.g. learnt on the '
+                      "emulator's sky) instead of random ones")
+  parser.add_argument('--tta', action='store_true',
+                      help='also report ugriz_cnn with its predictions '
+                      'averaged over the 8 flips and quarter turns')
   parser.add_argument('--transfer', action='append', default=[],
                       help='a trainers.train workdir to evaluate on the real field')
   args = parser.parse_args()
@@ -300,19 +354,32 @@ def main() -> None:
   folds = stratified_folds(objects.keys, objects.labels, args.folds)
   say(f'{len(objects.keys)} real objects ({int(objects.labels.sum())} STAR, '
       f'{int((1 - objects.labels).sum())} GALAXY) in {args.folds} folds')
+  init_from = pathlib.Path(args.init_from).resolve() if args.init_from else None
   results = {}
   for name in [m for m in args.models.split(',') if m]:
     started = time.perf_counter()
-    probabilities = cross_validate(name, objects, folds, epochs=args.epochs,
-                                   weights=args.weights, seed=args.seed)
-    predicted = two_class(probabilities, objects.class_names)
-    results[name] = {
-        'trained_on': (f'real field, {args.folds}-fold, '
-                       + ('sdss_filters' if name == 'ugriz_cnn' else 'sdss_rgb')),
-        'cells': accuracy_cells(objects.labels, predicted, objects.r_aper),
-        'seconds': time.perf_counter() - started}
-    say(f'{name}: accuracy {results[name]["cells"]["all"]["accuracy"]:.3f} '
-        f'({results[name]["seconds"]:.0f} s)')
+    variants = cross_validate(
+        name, objects, folds, epochs=args.epochs, weights=args.weights,
+        seed=args.seed, init_from=init_from if name == 'ugriz_cnn' else None,
+        learning_rate=args.learning_rate, tta=args.tta)
+    seconds = time.perf_counter() - started
+    for variant, probabilities in variants.items():
+      label = name
+      trained_on = (f'real field, {args.folds}-fold, '
+                    + ('sdss_filters' if name == 'ugriz_cnn' else 'sdss_rgb'))
+      if name == 'ugriz_cnn' and init_from is not None:
+        label += f' (from {init_from.name})'
+        trained_on += ', started from the emulator-trained weights'
+      if variant == 'tta':
+        label += ' + 8-view TTA'
+      results[label] = {
+          'trained_on': trained_on,
+          'cells': accuracy_cells(objects.labels,
+                                  two_class(probabilities, objects.class_names),
+                                  objects.r_aper),
+          'seconds': seconds}
+      say(f'{label}: accuracy {results[label]["cells"]["all"]["accuracy"]:.3f} '
+          f'({seconds:.0f} s)')
   for workdir in args.transfer:
     probabilities, dataset, model = transfer(pathlib.Path(workdir), objects)
     predicted = two_class(probabilities, objects.class_names)
@@ -321,7 +388,10 @@ def main() -> None:
         'cells': accuracy_cells(objects.labels, predicted, objects.r_aper)}
   report = {'field': FIELD, 'objects': len(objects.keys),
             'stars': int(objects.labels.sum()), 'folds': args.folds,
-            'epochs': args.epochs, 'weights': args.weights, 'results': results}
+            'epochs': args.epochs, 'weights': args.weights,
+            'learning_rate': args.learning_rate,
+            'init_from': None if init_from is None else str(init_from),
+            'results': results}
   (out / 'real_eval.json').write_text(json.dumps(report, indent=2) + '\n')
   table = markdown(results)
   (out / 'real_eval.md').write_text(table)

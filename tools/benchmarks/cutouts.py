@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -35,16 +36,71 @@ def balanced_catalog(per_class: int) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def specobj_catalog() -> tuple[str, str]:
+  """(text, path) of the bundled 35,000-object catalogue the emulator serves."""
+  path = pathlib.Path(FLAGS.shared_data) / 'catalogs' / 'specobj_35k.csv'
+  return path.read_text(), str(path)
+
+
+def prepare_against_emulator(builder, work: pathlib.Path, catalog_text: str,
+                             catalog_path: str, *, user_catalog: bool) -> None:
+  """Builds `builder` against an in-process emulator (first run only).
+
+  The emulator serves `catalog_text` (the objects a SkyServer query selects)
+  and the real frames of ../shared/data/sas where a field has them, as
+  `tools/sky_server.py` does. user_catalog: the build reads the catalogue file
+  itself (a `custom` config) instead of querying SkyServer.
+  """
+  if builder.is_prepared():
+    return
+  sas = pathlib.Path(FLAGS.shared_data) / 'sas'
+  common.log(f'building {builder.name}/{builder.builder_config.name} against '
+             f'the emulator into {builder.data_dir} (first run only, untimed)')
+  emulator = common.start_emulator(
+      catalog_text, catalog_path, sas_root=str(sas) if sas.is_dir() else None,
+      cache_dir=work / 'emulator-cache', latency_ms=0)
+  extra = {settings.CATALOG_ENV: catalog_path} if user_catalog else {}
+  try:
+    with common.environment(**emulator.environ(), **extra):
+      builder.download_and_prepare(
+          download_dir=str(work / 'downloads' / builder.name))
+  finally:
+    emulator.stop()
+
+
+def prepared_builder(work: pathlib.Path, data_dir: pathlib.Path, name: str):
+  """tfds.builder(name) in data_dir, built against the emulator if absent."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import skytfds.datasets  # pylint: disable=g-import-not-at-top,unused-import
+  builder = tfds.builder(name, data_dir=str(data_dir))
+  prepare_against_emulator(builder, work, *specobj_catalog(),
+                           user_catalog=False)
+  return builder
+
+
+def data_dir_of(builder) -> str:
+  """The TFDS data_dir holding a builder's data (<it>/<name>/<config>/<version>)."""
+  return str(pathlib.Path(builder.data_dir).parents[2])
+
+
 class CutoutData:
-  """sdss_cutouts/custom built against the emulator, and its JPEGs in folders.
+  """An sdss_cutouts dataset built against the emulator, and its JPEGs.
 
   Attributes:
-    data_dir: the TFDS data_dir holding sdss_cutouts/custom.
-    jpeg_dir: <split>/<CLASS>/<key>.jpg, the same bytes as the TFRecords.
     builder: the prepared builder.
+    jpeg_dir: <split>/<CLASS>/<objid>.jpg, the same bytes as the TFRecords
+      (for the study's Keras generator).
   """
 
-  def __init__(self, work: pathlib.Path, per_class: int):
+  def __init__(self, builder, jpeg_dir: pathlib.Path):
+    self.builder = builder
+    self.jpeg_dir = jpeg_dir
+    if not self.jpeg_dir.exists():
+      self._export_jpegs()
+
+  @classmethod
+  def custom(cls, work: pathlib.Path, per_class: int) -> 'CutoutData':
+    """sdss_cutouts/custom of the first `per_class` objects of each class."""
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     import skytfds.datasets  # pylint: disable=g-import-not-at-top,unused-import
     text = balanced_catalog(per_class)
@@ -53,26 +109,38 @@ class CutoutData:
     root.mkdir(parents=True, exist_ok=True)
     catalog_path = root / 'catalog.csv'
     catalog_path.write_text(text)
-    self.data_dir = root / 'data'
-    self.jpeg_dir = root / 'jpeg'
-    builder = tfds.builder('sdss_cutouts/custom', data_dir=str(self.data_dir))
+    builder = tfds.builder('sdss_cutouts/custom', data_dir=str(root / 'data'))
     if not builder.is_prepared():
-      common.log(f'input: building sdss_cutouts/custom ({3 * per_class} '
-                 'objects) against the emulator (first run only)')
-      emulator = common.start_emulator(
-          text, str(catalog_path), sas_root=None,
-          cache_dir=work / 'emulator-cache', latency_ms=0)
-      try:
-        with common.environment(**emulator.environ(),
-                                **{settings.CATALOG_ENV: str(catalog_path)}):
-          builder.download_and_prepare(download_dir=str(root / 'dl'))
-      finally:
-        emulator.stop()
-      if self.jpeg_dir.exists():
-        shutil.rmtree(self.jpeg_dir)
-    self.builder = builder
-    if not self.jpeg_dir.exists():
-      self._export_jpegs()
+      shutil.rmtree(root / 'jpeg', ignore_errors=True)  # of an older build
+    prepare_against_emulator(builder, work, text, str(catalog_path),
+                             user_catalog=True)
+    return cls(builder, root / 'jpeg')
+
+  @classmethod
+  def from_config(cls, work: pathlib.Path, data_dir: pathlib.Path,
+                  config: str) -> 'CutoutData':
+    """sdss_cutouts/<config> in data_dir (e.g. `small`), built if absent.
+
+    Its JPEGs go under work, keyed by the dataset's fingerprint, so a rebuilt
+    dataset gets fresh folders.
+    """
+    from skytfds import input_pipeline  # pylint: disable=g-import-not-at-top
+    builder = prepared_builder(work, data_dir, f'sdss_cutouts/{config}')
+    digest = hashlib.sha256(json.dumps(
+        [input_pipeline.fingerprint(builder, split)
+         for split in sorted(builder.info.splits)],
+        sort_keys=True).encode()).hexdigest()[:12]
+    return cls(builder, work / f'cutouts-{config}-{digest}' / 'jpeg')
+
+  @property
+  def data_dir(self) -> str:
+    """The TFDS data_dir holding the dataset."""
+    return data_dir_of(self.builder)
+
+  @property
+  def dataset(self) -> str:
+    """name/config, as the trainer's --dataset takes it."""
+    return f'{self.builder.name}/{self.builder.builder_config.name}'
 
   def _export_jpegs(self) -> None:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top

@@ -44,7 +44,7 @@ def run(work: pathlib.Path, quick: bool) -> dict[str, Any]:
   per_class = FLAGS.per_class or (40 if quick else 100)
   repeats = FLAGS.repeats or (1 if quick else 2)
   min_seconds = 4.0 if quick else 8.0
-  data = cutouts.CutoutData(work, per_class)
+  data = cutouts.CutoutData.custom(work, per_class)
   split = 'train'
   common.log(f'input: {data.count(split)} {split} images, each measurement '
              f'>= {min_seconds:g} s, {repeats} interleaved repeats')
