@@ -56,6 +56,9 @@ One module per suite in tools/benchmarks/ (build, download, input, train),
 each with run(work, quick) -> its JSON object; common.py, fields.py and
 cutouts.py hold what they share.
 
+--suite=all runs each suite in a fresh interpreter (nothing an earlier suite
+left running shares the cores), one after the other.
+
 Work files live under --workdir (default: <tmp>/skytfds-benchmark); rendered
 emulator payloads and built datasets are kept there between runs, so only the
 first run pays for them (never inside a timed part).
@@ -64,6 +67,7 @@ first run pays for them (never inside a timed part).
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -129,6 +133,47 @@ flags.DEFINE_integer('epochs', None, 'train: epochs (default 10 with --quick, '
                      'else 50).')
 
 
+def run_suite(suite: str, work: pathlib.Path,
+              description: dict) -> dict:
+  """One suite in this process: its JSON object, with where and when."""
+  common.log(f'{suite}: start (load average {common.load_average()})')
+  with common.Timer() as t:
+    out = SUITE_MODULES[suite].run(work, FLAGS.quick)
+  out.update(quick=FLAGS.quick, suite_wall_s=round(t.seconds, 1),
+             nproc=description['nproc'], cpu=description['cpu'],
+             date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+  common.log(f'{suite}: done in {t.seconds:.0f} s')
+  return out
+
+
+# The flags a suite reads, passed on to its subprocess.
+SUITE_FLAGS = ('quick', 'workdir', 'shared_data', 'copies', 'objects_per_field',
+               'latency_ms', 'per_class', 'repeats', 'baseline_epochs',
+               'data_dir', 'five_band', 'epochs')
+
+
+def suite_in_subprocess(suite: str) -> dict:
+  """One suite in a fresh interpreter: nothing left over from another.
+
+  An earlier suite's thread pools, tf.data iterators and in-memory caches
+  would otherwise share the cores with the next one (the first full run had
+  the trainer's embedding pass 1.6x slower than alone).
+  """
+  args = []
+  for name in SUITE_FLAGS:
+    value = FLAGS[name].value
+    if isinstance(value, bool):
+      args.append(f'--{"" if value else "no"}{name}')
+    elif value is not None:
+      args.append(f'--{name}={value}')
+  run = subprocess.run([sys.executable, __file__, f'--suite={suite}', *args],
+                       stdout=subprocess.PIPE, text=True, check=False)
+  if run.returncode:
+    raise SystemExit(f'benchmark: suite {suite} failed (exit {run.returncode}); '
+                     'its output is above')
+  return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments {argv[1:]}')
@@ -140,14 +185,9 @@ def main(argv):
   suites = SUITES if FLAGS.suite == 'all' else (FLAGS.suite,)
   results = []
   for suite in suites:
-    common.log(f'{suite}: start (load average {common.load_average()})')
-    with common.Timer() as t:
-      out = SUITE_MODULES[suite].run(work, FLAGS.quick)
-    out.update(quick=FLAGS.quick, suite_wall_s=round(t.seconds, 1),
-               nproc=description['nproc'], cpu=description['cpu'],
-               date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+    out = (suite_in_subprocess(suite) if len(suites) > 1
+           else run_suite(suite, work, description))
     results.append(out)
-    common.log(f'{suite}: done in {t.seconds:.0f} s')
     if FLAGS.results:  # At once: a later suite's failure keeps this one.
       with open(FLAGS.results, 'a') as f:
         f.write(json.dumps(out) + '\n')
