@@ -47,8 +47,10 @@ def test_cells_count_each_bin_with_its_standard_error():
   assert cells['r < 19']['n'] == 1 and cells['r < 19']['accuracy'] == 1.0
   assert cells['19-21']['accuracy'] == 0.5
   assert cells['r > 21']['n'] == 2  # r_aper >= 90 (no flux) is faint
+  assert cells['r < 21']['n'] == 3 and cells['r < 21']['accuracy'] == pytest.approx(2 / 3)
   table = real_eval.markdown({'m': {'trained_on': 'x', 'cells': cells}})
-  assert '| m | x | 0.800 ± 0.179 | 1.000 ± 0.000 | 0.500 ± 0.354 |' in table
+  assert ('| m | x | 0.800 ± 0.179 | 1.000 ± 0.000 | 0.500 ± 0.354 | 1.000 ± 0.000 '
+          '| 0.667 ± 0.272 |') in table
   assert 'all (n=5)' in table
 
 
