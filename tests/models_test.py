@@ -239,10 +239,24 @@ def test_precision_policy(setting, model, on_gpu, expected):
   assert hyperparams.precision_policy(setting, model, on_gpu=on_gpu) == expected
 
 
+@pytest.mark.parametrize('setting, model, on_gpu, expected', [
+    ('auto', 'mobilenet', False, 'float32'),  # the backbone: bfloat16
+    ('auto', 'xception', True, 'mixed_float16'),
+    ('mixed_bfloat16', 'mobilenet', False, 'mixed_bfloat16'),
+    ('off', 'mobilenet', True, 'float32'),
+])
+def test_head_policy(setting, model, on_gpu, expected):
+  assert hyperparams.head_policy(setting, model, on_gpu=on_gpu) == expected
+
+
 def test_jit_and_feature_cache_choices():
   assert hyperparams.use_jit('auto', on_gpu=True)
   assert not hyperparams.use_jit('auto', on_gpu=False)
+  assert hyperparams.use_jit('auto', on_gpu=False, dense_only=True)
+  assert not hyperparams.use_jit('off', on_gpu=False, dense_only=True)
   assert hyperparams.use_jit('on', on_gpu=False)
+  assert hyperparams.steps_per_execution(cached=True, steps_per_epoch=75) == 75
+  assert hyperparams.steps_per_execution(cached=False, steps_per_epoch=75) == 1
   cache = hyperparams.use_feature_cache
   assert cache('auto', fine_tune_layers=0, augment=False)
   assert not cache('auto', fine_tune_layers=3, augment=False)

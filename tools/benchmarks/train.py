@@ -43,7 +43,8 @@ def study_model(classifier):
   return keras.Model(images, classifier.head(x), name='study_model')
 
 
-def calibrated_mobilenet(builder, policy: str = 'float32'):
+def calibrated_mobilenet(builder, policy: str = 'float32',
+                         head_policy: str | None = None):
   """The random MobileNet both sides use: seed 0, BatchNorm calibrated on
   the first 64 training images, as the trainer does it."""
   import keras  # pylint: disable=g-import-not-at-top
@@ -53,7 +54,8 @@ def calibrated_mobilenet(builder, policy: str = 'float32'):
   keras.utils.set_random_seed(0)
   with train.global_policy(policy):
     classifier = models.build_model('mobilenet', weights=models.WEIGHTS_NONE,
-                                    num_classes=len(survey.CLASSES))
+                                    num_classes=len(survey.CLASSES),
+                                    head_dtype=head_policy)
     first = train.first_images(input_pipeline.make_dataset(
         builder, 'train', image_size=IMAGE_SIZE, batch_size=BATCH_SIZE),
                                train.CALIBRATION_IMAGES)
@@ -90,20 +92,24 @@ def baseline(data: cutouts.CutoutData, epochs: int) -> dict[str, Any]:
           'test_accuracy': float(model.evaluate(test_gen, verbose=0)[1])}
 
 
-def floor(data: cutouts.CutoutData, epochs: int, policy: str,
-          learning_rate: float) -> dict[str, float]:
+def floor(data: cutouts.CutoutData, epochs: int, project: dict[str, Any]
+          ) -> dict[str, float]:
   """One backbone pass over the training images + the head's epochs alone.
 
   The images are decoded into memory first (untimed), so the pass is the
   backbone's arithmetic; the head is fitted on those embeddings without
-  validation, checkpoints or plots. Both in the project's precision policy.
+  validation, checkpoints or plots. Both as the project ran them (its
+  metrics: precision policies, the head's XLA, an epoch per execution).
   """
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from skytfds import hyperparams  # pylint: disable=g-import-not-at-top
   from skytfds import input_pipeline  # pylint: disable=g-import-not-at-top
   from skytfds import models  # pylint: disable=g-import-not-at-top
   from trainers import embeddings  # pylint: disable=g-import-not-at-top
   from trainers import train  # pylint: disable=g-import-not-at-top
-  classifier = calibrated_mobilenet(data.builder, policy)
+  policy = project['precision']
+  classifier = calibrated_mobilenet(data.builder, policy,
+                                    project['head_precision'])
   with train.global_policy(policy):
     images = input_pipeline.make_dataset(
         data.builder, 'train', image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
@@ -120,7 +126,11 @@ def floor(data: cutouts.CutoutData, epochs: int, policy: str,
     head_data = embeddings.embedding_dataset(
         np.concatenate(vectors), np.concatenate(labels), len(survey.CLASSES),
         BATCH_SIZE, shuffle=True)
-    models.compile_for_training(classifier.head, learning_rate)
+    models.compile_for_training(
+        classifier.head, project['flags']['learning_rate'],
+        jit_compile=project['head_jit_compile'],
+        steps_per_execution=hyperparams.steps_per_execution(
+            cached=True, steps_per_epoch=len(head_data)))
     with common.Timer() as head_t:
       classifier.head.fit(head_data, epochs=epochs, verbose=0)
   return {'floor_backbone_pass_s': pass_t.seconds,
@@ -189,8 +199,7 @@ def run(work: pathlib.Path, quick: bool) -> dict[str, Any]:
   epoch_s = statistics.median(base['epoch_s'])
   common.log(f'train: baseline epochs {base["epoch_s"]} s: {epochs} epochs '
              f'~ {epoch_s * epochs:.0f} s')
-  low = floor(data, epochs, metrics['precision'],
-              metrics['flags']['learning_rate'])
+  low = floor(data, epochs, metrics)
   common.log(f'train: floor {low["floor_s"]:.1f} s')
   history = metrics['history']
   project_acc = metrics['validation']['accuracy']
@@ -227,6 +236,8 @@ def run(work: pathlib.Path, quick: bool) -> dict[str, Any]:
       baseline_test_accuracy=round(base['test_accuracy'], 4),
       accuracy_not_worse=project_acc >= base['val_accuracy'],
       project_precision=metrics['precision'],
+      project_head_precision=metrics['head_precision'],
+      project_head_jit=metrics['head_jit_compile'],
       project_features_s=sum(f.get('seconds') or 0.0
                              for f in metrics['features'].values()),
       project_fit_s=metrics['train_time_s'], **low,
