@@ -30,25 +30,16 @@ def precision_policy(setting: str, model: str, *, on_gpu: bool) -> str:
   return 'mixed_bfloat16' if model in CPU_BFLOAT16_FASTER else 'float32'
 
 
-def head_policy(setting: str, model: str, *, on_gpu: bool) -> str:
-  """The dense head's policy: the backbone's, but float32 on the CPU (auto).
-
-  The head's matrix products gain nothing from bfloat16 on the CPU: its 50
-  epochs over 2,392 MobileNet embeddings (XLA, one epoch per execution) took
-  14.5 s in float32 against 20.3 s in mixed_bfloat16 on 2 cores.
-  """
-  policy = precision_policy(setting, model, on_gpu=on_gpu)
-  return 'float32' if setting == AUTO and not on_gpu else policy
-
-
 def use_jit(setting: str, *, on_gpu: bool, dense_only: bool = False) -> bool:
   """XLA for `--jit_compile=setting`; auto: on for a GPU and for dense_only.
 
   XLA is a GPU win and, for convolutions, a CPU loss (DESIGN.md: MobileNet on
   this CPU falls from ~65 to ~9 images/s with jit_compile=True). A model of
   dense layers alone (dense_only: the head on cached embeddings) gains on the
-  CPU too: its 50 epochs over 2,392 embeddings took 27.4 s without XLA and
-  14.5 s with it (float32, one epoch per execution, 2 cores).
+  CPU too: with one epoch per execution (steps_per_execution) an epoch over
+  2,431 MobileNet-sized embeddings took 0.49 s against 0.82 s without either
+  (median of 4 interleaved runs, 2 cores; XLA alone or steps_per_execution
+  alone was not timed apart).
   """
   if setting not in SWITCHES:
     raise ValueError(f'jit_compile={setting!r}: choose one of {SWITCHES}')
@@ -59,10 +50,10 @@ def steps_per_execution(*, cached: bool, steps_per_epoch: int) -> int:
   """Training steps per call into the compiled function.
 
   The head on cached embeddings runs a whole epoch per call: its steps take
-  a few milliseconds, of which Keras' per-step Python loop was half (XLA,
-  float32: 7.3 -> 3.9 ms a step). Streamed images: one step per call (a step
-  is a backbone pass of ~0.5 s; progress and callbacks stay per batch). The
-  updates are the same either way.
+  a few milliseconds, and Keras' per-step Python loop is a large share of
+  that (use_jit gives the measurement). Streamed images: one step per call
+  (a step is a backbone pass of ~0.5 s; progress and callbacks stay per
+  batch). The updates are the same either way.
   """
   return max(steps_per_epoch, 1) if cached else 1
 

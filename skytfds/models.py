@@ -181,17 +181,12 @@ def _load_weights(model: keras.Model, path: str,
                      f'{mismatch[1]}') from None
 
 
-def build_head(embedding_dim: int, num_classes: int = 3,
-               dtype: str | None = None) -> keras.Model:
-  """Dense 1024, 1024, 512 (relu) and a float32 softmax over the classes.
-
-  dtype: the dense layers' policy (default: the global one).
-  """
+def build_head(embedding_dim: int, num_classes: int = 3) -> keras.Model:
+  """Dense 1024, 1024, 512 (relu) and a float32 softmax over the classes."""
   embeddings = keras.Input((embedding_dim,), name='embeddings')
   x = embeddings
   for i, units in enumerate(HEAD_UNITS):
-    x = keras.layers.Dense(units, activation='relu', name=f'dense_{i}',
-                           dtype=dtype)(x)
+    x = keras.layers.Dense(units, activation='relu', name=f'dense_{i}')(x)
   # Keep the softmax in float32 under mixed precision (numerical stability).
   probabilities = keras.layers.Dense(
       num_classes, activation='softmax', dtype='float32', name='probabilities')(x)
@@ -263,8 +258,7 @@ def build_from_scratch(name: str, input_shape: tuple[int, int, int], *,
 
 def build_model(name: str, *, weights: str = WEIGHTS_IMAGENET,
                 num_classes: int = 3, fine_tune_layers: int = 0,
-                input_size: int | None = None,
-                head_dtype: str | None = None) -> Classifier:
+                input_size: int | None = None) -> Classifier:
   """The frozen-backbone classifier for backbone `name`.
 
   Build it under the mixed-precision policy and distribution strategy scope
@@ -277,7 +271,6 @@ def build_model(name: str, *, weights: str = WEIGHTS_IMAGENET,
     fine_tune_layers: how many of the application's top layers are trainable
       (BatchNormalization layers stay frozen); 0 freezes it all.
     input_size: pixels; default the backbone's natural size.
-    head_dtype: the head's policy, if not the global one.
   """
   backbone = get_backbone(name)
   application = build_application(name, weights=weights, input_size=input_size)
@@ -288,7 +281,7 @@ def build_model(name: str, *, weights: str = WEIGHTS_IMAGENET,
   x = application(x, training=False)
   embeddings = keras.layers.GlobalAveragePooling2D(name='pool')(x)
   features = keras.Model(images, embeddings, name=f'{name}_features')
-  head = build_head(backbone.embedding_dim, num_classes, head_dtype)
+  head = build_head(backbone.embedding_dim, num_classes)
   model = keras.Model(images, head(features(images)), name=f'{name}_classifier')
   classifier = Classifier(backbone, application, features, head, model)
   set_fine_tune_layers(classifier, fine_tune_layers)

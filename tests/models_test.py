@@ -239,16 +239,6 @@ def test_precision_policy(setting, model, on_gpu, expected):
   assert hyperparams.precision_policy(setting, model, on_gpu=on_gpu) == expected
 
 
-@pytest.mark.parametrize('setting, model, on_gpu, expected', [
-    ('auto', 'mobilenet', False, 'float32'),  # the backbone: bfloat16
-    ('auto', 'xception', True, 'mixed_float16'),
-    ('mixed_bfloat16', 'mobilenet', False, 'mixed_bfloat16'),
-    ('off', 'mobilenet', True, 'float32'),
-])
-def test_head_policy(setting, model, on_gpu, expected):
-  assert hyperparams.head_policy(setting, model, on_gpu=on_gpu) == expected
-
-
 def test_jit_and_feature_cache_choices():
   assert hyperparams.use_jit('auto', on_gpu=True)
   assert not hyperparams.use_jit('auto', on_gpu=False)

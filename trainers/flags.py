@@ -140,14 +140,13 @@ class TrainConfig:
                      'Seed of initialisation and shuffling.')
   mixed_precision: str = option(
       flags.DEFINE_enum, 'auto',
-      'auto: mixed_float16 on GPU; on CPU mixed_bfloat16 for the backbones '
-      'measured faster with it (MobileNet), else float32, and the dense head '
-      'in float32. off: float32.',
+      'auto: mixed_float16 on GPU; on CPU mixed_bfloat16 where measured '
+      'faster (MobileNet), else float32. off: float32.',
       enum_values=list(hyperparams.PRECISIONS))
   jit_compile: str = option(
       flags.DEFINE_enum, 'auto',
       'XLA; auto: on for GPU; on CPU only for the head on cached embeddings '
-      '(1.9x faster there; convolutions are 7x slower).',
+      '(1.7x faster there; convolutions are 7x slower).',
       enum_values=list(hyperparams.SWITCHES))
   cache_features: str = option(
       flags.DEFINE_enum, 'auto',

@@ -20,7 +20,7 @@ per_class precision/recall/f1/support, confusion_matrix): epochs, history,
 wall_time_s (the whole run), train_time_s and train_images_per_s (training
 images per second of model.fit, validation included), features (per split:
 computed or reused, seconds, images/s through the backbone), the precision
-policy and jit_compile (each also for the head), cache_features and the flags.
+policy, jit_compile (and head_jit_compile), cache_features and the flags.
 """
 
 import contextlib
@@ -103,7 +103,6 @@ class Choices:
   """What the 'auto' flags resolve to on this machine."""
   gpu: bool
   policy: str       # the Keras mixed precision policy
-  head_policy: str  # the dense head's (frozen backbones)
   jit: bool         # for models that see images
   use_cache: bool   # stage 1 on cached embeddings
   head_jit: bool    # for stage 1 (the head alone when use_cache)
@@ -118,8 +117,6 @@ class Choices:
     return cls(
         gpu=gpu,
         policy=hyperparams.precision_policy(config.mixed_precision,
-                                            config.model, on_gpu=gpu),
-        head_policy=hyperparams.head_policy(config.mixed_precision,
                                             config.model, on_gpu=gpu),
         jit=hyperparams.use_jit(config.jit_compile, on_gpu=gpu),
         use_cache=use_cache,
@@ -140,8 +137,7 @@ def global_policy(policy: str) -> Iterator[None]:
 
 def build_classifier(config: trainer_flags.TrainConfig,
                      strategy: tf.distribute.Strategy, builder,
-                     num_classes: int, head_policy: str | None = None
-                     ) -> models.Classifier:
+                     num_classes: int) -> models.Classifier:
   if models.is_from_scratch(config.model):
     stamp = (input_pipeline.image_feature(builder)
              == input_pipeline.STAMP_FEATURE)
@@ -155,8 +151,7 @@ def build_classifier(config: trainer_flags.TrainConfig,
           seed=config.seed)
   with strategy.scope():
     classifier = models.build_model(config.model, weights=config.weights,
-                                    num_classes=num_classes,
-                                    head_dtype=head_policy)
+                                    num_classes=num_classes)
     # Checked now rather than after the first stage has run.
     models.set_fine_tune_layers(classifier, config.fine_tune_layers)
     models.set_fine_tune_layers(classifier, 0)
@@ -314,7 +309,6 @@ def summary(config: trainer_flags.TrainConfig, choices: Choices, *,
       'calibrated_layers': calibration[1],
       'num_examples': counts,
       'precision': choices.policy,
-      'head_precision': choices.head_policy,
       'jit_compile': choices.jit,
       'head_jit_compile': choices.head_jit,
       'cache_features': choices.use_cache,
@@ -352,15 +346,13 @@ def _run(config: trainer_flags.TrainConfig) -> dict[str, Any]:
   workdir = open_workdir(config, strategy)
   choices = Choices.resolve(config)
   names = input_pipeline.class_names(builder)
-  logging.info('%s on %s: precision %s (head %s), jit %s (head %s), cached '
-               'features %s', config.model, config.dataset, choices.policy,
-               choices.head_policy, choices.jit, choices.head_jit,
-               choices.use_cache)
+  logging.info('%s on %s: precision %s, jit %s (head %s), cached features %s',
+               config.model, config.dataset, choices.policy, choices.jit,
+               choices.head_jit, choices.use_cache)
 
   keras.utils.set_random_seed(config.seed)
   with global_policy(choices.policy):
-    classifier = build_classifier(config, strategy, builder, len(names),
-                                  choices.head_policy)
+    classifier = build_classifier(config, strategy, builder, len(names))
     # After the weights are checked: a wrong weights file is said first.
     input_pipeline.require_splits(builder, SPLITS)
     write_run_config(workdir, config, builder, classifier, choices.policy)

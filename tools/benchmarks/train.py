@@ -43,8 +43,7 @@ def study_model(classifier):
   return keras.Model(images, classifier.head(x), name='study_model')
 
 
-def calibrated_mobilenet(builder, policy: str = 'float32',
-                         head_policy: str | None = None):
+def calibrated_mobilenet(builder, policy: str = 'float32'):
   """The random MobileNet both sides use: seed 0, BatchNorm calibrated on
   the first 64 training images, as the trainer does it."""
   import keras  # pylint: disable=g-import-not-at-top
@@ -54,8 +53,7 @@ def calibrated_mobilenet(builder, policy: str = 'float32',
   keras.utils.set_random_seed(0)
   with train.global_policy(policy):
     classifier = models.build_model('mobilenet', weights=models.WEIGHTS_NONE,
-                                    num_classes=len(survey.CLASSES),
-                                    head_dtype=head_policy)
+                                    num_classes=len(survey.CLASSES))
     first = train.first_images(input_pipeline.make_dataset(
         builder, 'train', image_size=IMAGE_SIZE, batch_size=BATCH_SIZE),
                                train.CALIBRATION_IMAGES)
@@ -99,7 +97,7 @@ def floor(data: cutouts.CutoutData, epochs: int, project: dict[str, Any]
   The images are decoded into memory first (untimed), so the pass is the
   backbone's arithmetic; the head is fitted on those embeddings without
   validation, checkpoints or plots. Both as the project ran them (its
-  metrics: precision policies, the head's XLA, an epoch per execution).
+  metrics: precision policy, the head's XLA, an epoch per execution).
   """
   import numpy as np  # pylint: disable=g-import-not-at-top
   from skytfds import hyperparams  # pylint: disable=g-import-not-at-top
@@ -108,8 +106,7 @@ def floor(data: cutouts.CutoutData, epochs: int, project: dict[str, Any]
   from trainers import embeddings  # pylint: disable=g-import-not-at-top
   from trainers import train  # pylint: disable=g-import-not-at-top
   policy = project['precision']
-  classifier = calibrated_mobilenet(data.builder, policy,
-                                    project['head_precision'])
+  classifier = calibrated_mobilenet(data.builder, policy)
   with train.global_policy(policy):
     images = input_pipeline.make_dataset(
         data.builder, 'train', image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
@@ -236,7 +233,6 @@ def run(work: pathlib.Path, quick: bool) -> dict[str, Any]:
       baseline_test_accuracy=round(base['test_accuracy'], 4),
       accuracy_not_worse=project_acc >= base['val_accuracy'],
       project_precision=metrics['precision'],
-      project_head_precision=metrics['head_precision'],
       project_head_jit=metrics['head_jit_compile'],
       project_features_s=sum(f.get('seconds') or 0.0
                              for f in metrics['features'].values()),
