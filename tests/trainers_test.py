@@ -73,6 +73,19 @@ def test_class_never_predicted_scores_zero_not_nan():
   assert np.isfinite(report['macro_f1'])
 
 
+def test_accuracy_in_bins_by_hand():
+  cells = metrics_lib.accuracy_in_bins(
+      [0, 1, 2, 2, 1], [0, 1, 0, 2, 1], [18.0, 20.0, 20.5, np.nan, 23.0],
+      metrics_lib.R_MAG_BINS)
+  assert cells['r < 19'] == {'n': 1, 'accuracy': 1.0, 'stderr': 0.0}
+  assert cells['19-21']['n'] == 2 and cells['19-21']['accuracy'] == 0.5
+  assert cells['19-21']['stderr'] == pytest.approx(0.5 / np.sqrt(2))
+  assert cells['21-22'] == {'n': 0, 'accuracy': None, 'stderr': None}
+  assert cells['r > 22']['n'] == 1  # the NaN magnitude is in no bin
+  with pytest.raises(ValueError, match='5 labels, 5 predictions, 4 values'):
+    metrics_lib.accuracy_in_bins([0] * 5, [0] * 5, [1.0] * 4, metrics_lib.R_MAG_BINS)
+
+
 # --- train -----------------------------------------------------------------
 
 def test_run_writes_metrics_model_and_plots(cached_run):
@@ -323,6 +336,11 @@ def test_evaluate_rewrites_metrics_for_any_split(cached_run):
   # The full model over images agrees with the head over cached embeddings.
   assert report['accuracy'] == pytest.approx(result['validation']['accuracy'],
                                              abs=1 / 18)
+  # Every fake object has r = 17.5: one bin holds the whole split.
+  assert report['by_r_mag']['r < 19'] == {
+      'n': 18, 'accuracy': report['accuracy'],
+      'stderr': pytest.approx(np.sqrt(report['accuracy'] * (1 - report['accuracy']) / 18))}
+  assert all(report['by_r_mag'][b]['n'] == 0 for b in ('19-21', '21-22', 'r > 22'))
   report = evaluate_lib.evaluate(str(workdir), split='train')
   saved = json.loads((workdir / 'metrics.json').read_text())
   assert saved['train']['num_examples'] == 36

@@ -48,6 +48,9 @@ import time
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from trainers import metrics  # pylint: disable=wrong-import-position
 LABELS = 'labels/photometric_003918-3-0213.csv'
 FIELD = '003918-3-0213'
 DATASETS = ('sdss_filters', 'sdss_rgb')
@@ -158,14 +161,8 @@ def two_class(probabilities: np.ndarray, names: list[str]) -> np.ndarray:
 def accuracy_cells(truth: np.ndarray, predicted: np.ndarray,
                    r_aper: np.ndarray) -> dict[str, dict[str, float]]:
   """{'all', each bin and 'r < 21': {'n', 'accuracy', 'stderr'}} (None where n is 0)."""
-  cells = {}
-  for label, low, high in (('all', -np.inf, np.inf),) + BINS + (GOAL,):
-    chosen = (r_aper >= low) & (r_aper < high)
-    n = int(chosen.sum())
-    p = float(np.mean(truth[chosen] == predicted[chosen])) if n else None
-    cells[label] = {'n': n, 'accuracy': p,
-                    'stderr': None if p is None else float(np.sqrt(p * (1 - p) / n))}
-  return cells
+  return metrics.accuracy_in_bins(truth, predicted, r_aper,
+                                  (('all', -np.inf, np.inf),) + BINS + (GOAL,))
 
 
 def markdown(results: dict[str, dict]) -> str:
@@ -351,7 +348,6 @@ def main() -> None:
     raise SystemExit('real_eval: --folds must be at least 2')
   out = pathlib.Path(args.out).resolve()
   out.mkdir(parents=True, exist_ok=True)
-  sys.path.insert(0, str(REPO))
   data_dir = build_real_datasets(shared, out)
   objects = load_objects(data_dir, read_r_aper(shared / LABELS))
   folds = stratified_folds(objects.keys, objects.labels, args.folds)

@@ -6,7 +6,10 @@ r"""Evaluate a trained run on any split of any dataset; rewrite metrics and plot
 The dataset and data_dir default to the run's own (workdir/run_config.json).
 The report goes into metrics.json under evaluations['<dataset>:<split>'] (and
 under '<split>' when it is the run's own dataset); history.png and
-confusion.png are redrawn.
+confusion.png are redrawn. Where the dataset records the catalogue's ugriz
+magnitudes (every skytfds dataset does), the report also breaks accuracy down
+by r magnitude (`by_r_mag`: n, accuracy and standard error per bin of
+metrics.R_MAG_BINS).
 """
 
 import json
@@ -20,12 +23,15 @@ import numpy as np
 
 from skytfds import input_pipeline
 from skytfds import models
+from skytfds import survey
 from trainers import flags as trainer_flags
 from trainers import metrics as metrics_lib
 from trainers import plots
 from trainers import run_files
 
 FLAGS = flags.FLAGS
+MAGS_FEATURE = 'mags'  # ugriz, as the catalogue gave them
+R_BAND = survey.BANDS.index('r')
 
 
 def define_flags(fv: flags.FlagValues = FLAGS) -> None:
@@ -77,6 +83,10 @@ def evaluate(workdir: str, *, dataset: str | None = None,
       native=native)
   truth, predicted = metrics_lib.predict_labels(model, images)
   report = metrics_lib.classification_report(truth, predicted, names)
+  r_mags = _catalogue_r_mags(builder, split, truth)
+  if r_mags is not None:
+    report['by_r_mag'] = metrics_lib.accuracy_in_bins(
+        truth, predicted, r_mags, metrics_lib.R_MAG_BINS)
   seconds = time.perf_counter() - start
 
   metrics_path = workdir_path / run_files.METRICS_FILE
@@ -90,6 +100,25 @@ def evaluate(workdir: str, *, dataset: str | None = None,
   plots.write_run_plots(workdir_path, result)
   return {**report, 'dataset': dataset, 'split': split, 'wall_time_s': seconds,
           'images_per_s': len(truth) / seconds if seconds > 0 else None}
+
+
+def _catalogue_r_mags(builder, split: str, truth: np.ndarray) -> np.ndarray | None:
+  """The catalogue r magnitude of each example, in make_dataset's order.
+
+  None when the dataset has no `mags` feature. Both read the split in file
+  order (no shuffling); the labels are compared to make sure of it.
+  """
+  if MAGS_FEATURE not in builder.info.features:
+    return None
+  ds = builder.as_dataset(split=split, shuffle_files=False).map(
+      lambda ex: (ex[MAGS_FEATURE][R_BAND], ex[input_pipeline.LABEL_FEATURE]))
+  rows = list(ds.as_numpy_iterator())
+  r_mags = np.array([r for r, _ in rows], np.float64)
+  labels = np.array([label for _, label in rows], np.int64)
+  if not np.array_equal(labels, truth):
+    raise AssertionError(f'{builder.name}:{split} read in another order than '
+                         'make_dataset: the r-magnitude breakdown would not match')
+  return r_mags
 
 
 def main(argv):
@@ -107,6 +136,10 @@ def main(argv):
   for name, scores in report['per_class'].items():
     print(f'  {name:8s} precision {scores["precision"]:.3f}  recall '
           f'{scores["recall"]:.3f}  F1 {scores["f1"]:.3f}  ({scores["support"]})')
+  for label, cell in report.get('by_r_mag', {}).items():
+    if cell['n']:
+      print(f'  {label:8s} accuracy {cell["accuracy"]:.3f} ± {cell["stderr"]:.3f} '
+            f'({cell["n"]})')
   print('confusion (rows true, columns predicted):')
   print(np.array(report['confusion_matrix']))
 

@@ -1,5 +1,8 @@
 """Classification metrics in pure numpy: accuracy, macro-F1, per-class scores.
 
+`accuracy_in_bins` breaks accuracy down by a value such as the r magnitude
+(with the count and binomial standard error of each bin).
+
 `predict_labels` runs a model over batches of (inputs, one-hot labels); it
 needs only the model's predict_on_batch and the batches' .numpy().
 
@@ -60,6 +63,37 @@ def classification_report(labels: Sequence[int], predictions: Sequence[int],
       'class_names': list(class_names),
       'confusion_matrix': matrix.tolist(),
   }
+
+
+# Bins of the catalogue r magnitude (label, low, high): where the
+# spectroscopic training samples thin out (few objects fainter than 21, none
+# fainter than 22 in the bundled catalogue's dense fields).
+R_MAG_BINS = (('r < 19', -np.inf, 19.0), ('19-21', 19.0, 21.0),
+              ('21-22', 21.0, 22.0), ('r > 22', 22.0, np.inf))
+
+
+def accuracy_in_bins(truth: Sequence[int], predicted: Sequence[int],
+                     values: Sequence[float],
+                     bins: Sequence[tuple[str, float, float]]
+                     ) -> dict[str, dict[str, Any]]:
+  """{label: {'n', 'accuracy', 'stderr'}} of the objects with low <= value < high.
+
+  accuracy and stderr (binomial, sqrt(p (1 - p) / n)) are None in an empty
+  bin; a NaN value falls in no bin.
+  """
+  truth, predicted = np.asarray(truth), np.asarray(predicted)
+  values = np.asarray(values, np.float64)
+  if not truth.shape == predicted.shape == values.shape:
+    raise ValueError(f'{truth.size} labels, {predicted.size} predictions, '
+                     f'{values.size} values')
+  cells = {}
+  for label, low, high in bins:
+    chosen = (values >= low) & (values < high)
+    n = int(chosen.sum())
+    p = float(np.mean(truth[chosen] == predicted[chosen])) if n else None
+    cells[label] = {'n': n, 'accuracy': p,
+                    'stderr': None if p is None else float(np.sqrt(p * (1 - p) / n))}
+  return cells
 
 
 def predict_labels(model, batches: Iterable[tuple[Any, Any]]
