@@ -46,6 +46,10 @@ SOFTENING_NMGY = {'u': 0.05, 'g': 0.025, 'r': 0.035, 'i': 0.06, 'z': 0.2}
 # that SkyAugment applies.
 MAX_SHIFT_PX = 0.5
 MAX_EXTRA_NOISE = 1.0
+# Dimming: DIM_FRACTION of the training stamps are made fainter by up to
+# DIM_MAX_MAG magnitudes (uniform), flux stamps only (see SkyAugment).
+DIM_FRACTION = 0.5
+DIM_MAX_MAG = 2.5
 NOISE_ROW_STEP = 4
 # Radius of ApertureColours' aperture: about the seeing FWHM (1.4 arcsec).
 APERTURE_PX = 4.0
@@ -84,14 +88,23 @@ class SkyAugment(keras.layers.Layer):
   random shift of up to MAX_SHIFT_PX (bilinear, with the noise that the
   interpolation smooths away put back). A fainter or noisier observation of
   the same object: Gaussian noise of up to MAX_EXTRA_NOISE times the image's
-  own noise per channel. The padding channel (the last)
-  is turned and shifted with the image but gets no noise. At inference
+  own noise per channel. The same object farther away (max_dim_mag > 0, for
+  flux stamps: a linear scale): a fraction dim_fraction of the stamps have
+  their flux multiplied by f = 10^(-0.4 dm), dm uniform in [0, max_dim_mag],
+  with the sky noise that the scaling took away put back, so the object is
+  dm magnitudes fainter on the same sky (colours and PSF unchanged). The
+  spectroscopic training catalogues stop near r = 22 while a field's
+  photometric objects go 2-3 magnitudes fainter. The padding channel (the
+  last) is turned and shifted with the image but gets no noise. At inference
   (training=False) the layer passes its input through.
   """
 
-  def __init__(self, seed: int | None = None, **kwargs):
+  def __init__(self, seed: int | None = None, max_dim_mag: float = 0.0,
+               dim_fraction: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.seed = seed
+    self.max_dim_mag = float(max_dim_mag)
+    self.dim_fraction = float(dim_fraction)
     self._generator = keras.random.SeedGenerator(seed)
 
   def call(self, images, training=None):
@@ -117,24 +130,37 @@ class SkyAugment(keras.layers.Layer):
     signal, padding = images[..., :-1], images[..., -1:]
     # Bilinear resampling averages neighbours, which lowers the noise:
     # by (1 - d)^2 + d^2 in variance per axis for a shift of d pixels (0.25
-    # at half a pixel both ways). That much noise is put back, so that a
-    # shifted stamp is as noisy as a real one, and then the extra noise.
+    # at half a pixel both ways). Dimming by f lowers it by f^2 more. What
+    # was lost is put back, so that the stamp is as noisy as a real one,
+    # and then the extra noise: variance sigma^2 (1 + level^2) in the end.
     d = tf.abs(shift)
     kept = tf.reduce_prod((1.0 - d) ** 2 + d ** 2, axis=1)[:, None, None, None]
+    scale = self._dimming(batch)
     level = keras.random.uniform((batch, 1, 1, 1), 0.0, MAX_EXTRA_NOISE,
                                  seed=self._generator)
-    added = own_noise * tf.sqrt(1.0 - kept + level ** 2)
+    added = own_noise * tf.sqrt(1.0 + level ** 2 - kept * scale ** 2)
     noise = keras.random.normal(tf.shape(signal), seed=self._generator)
-    signal = signal + noise * added * (1.0 - padding)
+    signal = signal * scale + noise * added * (1.0 - padding)
     # The projective transform forgets the static size; the layers after
     # this one (ApertureColours) need it.
     return tf.ensure_shape(tf.concat([signal, padding], axis=-1), inputs.shape)
+
+  def _dimming(self, batch) -> tf.Tensor:
+    """Per stamp, the flux scale f (1 for the stamps left as they are)."""
+    if self.max_dim_mag <= 0.0 or self.dim_fraction <= 0.0:
+      return tf.ones((batch, 1, 1, 1))
+    magnitudes = keras.random.uniform((batch, 1, 1, 1), 0.0, self.max_dim_mag,
+                                      seed=self._generator)
+    chosen = keras.random.uniform((batch, 1, 1, 1),
+                                  seed=self._generator) < self.dim_fraction
+    return tf.where(chosen, 10.0 ** (-0.4 * magnitudes), 1.0)
 
   def compute_output_shape(self, input_shape):
     return input_shape
 
   def get_config(self):
-    return {**super().get_config(), 'seed': self.seed}
+    return {**super().get_config(), 'seed': self.seed,
+            'max_dim_mag': self.max_dim_mag, 'dim_fraction': self.dim_fraction}
 
 
 @keras.saving.register_keras_serializable(package='skytfds')
@@ -247,7 +273,11 @@ def build(input_shape: tuple[int, int, int], num_classes: int = 3, *,
   if bands is not None and len(bands) != channels - 1:
     raise ValueError(f'bands {bands!r} for {channels - 1} signal channels')
   inputs = keras.Input(input_shape, name='images')
-  augmented = SkyAugment(seed=seed, name='augment')(inputs)
+  # Dimming scales flux linearly: not for image channels already stretched.
+  augmented = SkyAugment(
+      seed=seed, name='augment',
+      max_dim_mag=DIM_MAX_MAG if bands is not None else 0.0,
+      dim_fraction=DIM_FRACTION)(inputs)
   if bands is None:
     softening = (IMAGE_SOFTENING,) * (channels - 1)
     x = BandStretch(STRETCH_LINEAR, name='stretch')(augmented)

@@ -84,6 +84,42 @@ def test_augment_shifts_by_under_a_pixel_and_adds_noise_only_to_signal():
   assert sigma.max() > 1.15  # some images did get noisier
 
 
+def test_dimming_scales_every_band_alike_and_keeps_the_sky_noise(monkeypatch):
+  monkeypatch.setattr(ugriz_cnn, 'MAX_SHIFT_PX', 0.0)
+  monkeypatch.setattr(ugriz_cnn, 'MAX_EXTRA_NOISE', 0.0)
+  images = stamp_batch(batch=64)
+  amplitudes = np.array([1000.0, 2000.0, 3000.0, 4000.0, 5000.0], np.float32)
+  images[:, 32, 32, :5] += amplitudes
+  layer = ugriz_cnn.SkyAugment(seed=0, max_dim_mag=2.5, dim_fraction=0.5)
+  out = layer(images, training=True).numpy()
+  # Flips and turns move the point by a pixel at most: read it as each
+  # band's brightest pixel, against the input's (sky noise 1 beside it).
+  scale = out[..., :5].max(axis=(1, 2)) / images[..., :5].max(axis=(1, 2))
+  untouched = np.abs(scale[:, -1] - 1.0) < 0.002
+  assert 16 <= untouched.sum() <= 48, untouched.sum()  # about half dimmed
+  dimmed, scale = out[~untouched], scale[~untouched]
+  # One scale for all five bands (colours kept), within [10^-1, 1): each
+  # band's peak is the brightest band's scale times its own, to the noise.
+  peaks_in = images[~untouched][..., :5].max(axis=(1, 2))
+  peaks_out = dimmed[..., :5].max(axis=(1, 2))
+  np.testing.assert_allclose(peaks_out, scale[:, -1:] * peaks_in, atol=5.0)
+  assert (scale > 10 ** (-0.4 * 2.5) - 0.01).all() and (scale < 1.0).all()
+  assert scale.min() < 0.3  # the range is used, not just its top
+  # The sky noise is put back: still sigma 1 off the source (f alone
+  # without it; each stamp's own noise estimate is good to a few per cent).
+  sky = dimmed[:, 4:28, 4:60, :5].reshape(len(dimmed), -1, 5)
+  sigma = sky.std(axis=1)
+  assert abs(np.median(sigma) - 1.0) < 0.05, np.median(sigma)
+  np.testing.assert_allclose(sigma, 1.0, atol=0.2)
+
+
+def test_dimming_only_for_flux_stamps():
+  flux, _, _ = ugriz_cnn.build((64, 64, 6), 3, bands='ugriz', seed=0)
+  image, _, _ = ugriz_cnn.build((64, 64, 4), 3, bands=None, seed=0)
+  assert flux.get_layer('augment').max_dim_mag == ugriz_cnn.DIM_MAX_MAG > 0
+  assert image.get_layer('augment').max_dim_mag == 0.0
+
+
 def test_stretch_is_asinh_per_band_and_zero_where_padded():
   softening = (0.5, 1.0, 2.0)
   layer = ugriz_cnn.BandStretch('asinh', softening)
