@@ -218,7 +218,8 @@ class Classifier:
 
 def build_from_scratch(name: str, input_shape: tuple[int, int, int], *,
                        weights: str = WEIGHTS_NONE, num_classes: int = 3,
-                       bands: str | None = None, seed: int | None = None
+                       bands: str | None = None, seed: int | None = None,
+                       dim_max_mag: float = ugriz_cnn.DIM_MAX_MAG
                        ) -> Classifier:
   """A model of FROM_SCRATCH for native inputs of `input_shape`.
 
@@ -231,6 +232,8 @@ def build_from_scratch(name: str, input_shape: tuple[int, int, int], *,
     bands: the flux bands of a stamp's channels ('ugriz'), or None for
       image channels in [0, 1].
     seed: of the augmentation and dropout.
+    dim_max_mag: the training-time dimming of flux stamps, magnitudes (0:
+      off; never for image channels).
 
   Raises:
     ModelError: 'imagenet' weights (there are none), a weights file that is
@@ -242,7 +245,8 @@ def build_from_scratch(name: str, input_shape: tuple[int, int, int], *,
         f'{name} is trained from scratch and has no ImageNet weights: pass '
         f'--weights=none, or --weights=PATH of a {name} .weights.h5 file')
   features, head, model = ugriz_cnn.build(input_shape, num_classes,
-                                          bands=bands, seed=seed)
+                                          bands=bands, seed=seed,
+                                          dim_max_mag=dim_max_mag)
   if weights != WEIGHTS_NONE:
     path = os.fspath(weights)
     if not os.path.isfile(path) or not path.endswith('.weights.h5'):

@@ -258,7 +258,8 @@ def _block(x, width: int, index: int):
 
 
 def build(input_shape: tuple[int, int, int], num_classes: int = 3, *,
-          bands: str | None = 'ugriz', seed: int | None = None
+          bands: str | None = 'ugriz', seed: int | None = None,
+          dim_max_mag: float = DIM_MAX_MAG
           ) -> tuple[keras.Model, keras.Model, keras.Model]:
   """(features, head, model) of a fresh ugriz_cnn.
 
@@ -268,6 +269,8 @@ def build(input_shape: tuple[int, int, int], num_classes: int = 3, *,
     bands: the flux bands of the signal channels, in order (asinh stretch
       with SOFTENING_NMGY), or None for image channels in [0, 1] (no stretch).
     seed: of the augmentation's random draws.
+    dim_max_mag: SkyAugment's dimming of flux stamps (0: off); image
+      channels, already stretched, are never dimmed.
   """
   channels = input_shape[-1]
   if bands is not None and len(bands) != channels - 1:
@@ -276,7 +279,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int = 3, *,
   # Dimming scales flux linearly: not for image channels already stretched.
   augmented = SkyAugment(
       seed=seed, name='augment',
-      max_dim_mag=DIM_MAX_MAG if bands is not None else 0.0,
+      max_dim_mag=dim_max_mag if bands is not None else 0.0,
       dim_fraction=DIM_FRACTION)(inputs)
   if bands is None:
     softening = (IMAGE_SOFTENING,) * (channels - 1)

@@ -212,6 +212,8 @@ def test_ugriz_cnn_trains_every_layer_on_all_five_bands(ugriz_run):
   assert model.input_shape == (None, 64, 64, 6)  # ugriz and the padding mask
   assert all(w.trainable for w in model.weights
              if 'moving' not in w.path and 'seed_generator' not in w.path)
+  # Flux stamps are dimmed while training, by the flag's default.
+  assert model.get_layer('ugriz_cnn_features').get_layer('augment').max_dim_mag == run_config['dim_max_mag'] > 0
   # The fake classes differ in size and colour, which five bands show.
   assert result['test']['accuracy'] >= 0.6, result['test']
 
@@ -239,6 +241,7 @@ def test_ugriz_cnn_also_reads_colour_images(data_dir, tmp_path):
   assert result['epochs_run'] == {'model': 1}
   model = models.load_classifier(tmp_path / 'model.keras')
   assert model.input_shape == (None, 64, 64, 4)  # R, G, B and padding
+  assert model.get_layer('ugriz_cnn_features').get_layer('augment').max_dim_mag == 0.0  # stretched: never dimmed
 
 
 @pytest.mark.parametrize('args, message', [
@@ -249,6 +252,14 @@ def test_ugriz_cnn_also_reads_colour_images(data_dir, tmp_path):
 def test_ugriz_cnn_refuses_backbone_only_flags(args, message):
   with pytest.raises(flags.IllegalFlagValueError, match=message):
     parse_train_flags('--model=ugriz_cnn', *args)
+
+
+def test_dimming_flag_is_for_ugriz_cnn_only():
+  fv = parse_train_flags('--model=ugriz_cnn', '--weights=none', '--dim_max_mag=0')
+  assert trainer_flags.TrainConfig.from_flags(fv).dim_max_mag == 0.0
+  with pytest.raises(flags.IllegalFlagValueError,
+                     match='--dim_max_mag is a ugriz_cnn augmentation'):
+    parse_train_flags('--model=vgg16', '--dim_max_mag=1')
 
 
 def test_fine_tune_stage_streams_after_the_head(data_dir, tmp_path):

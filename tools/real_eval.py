@@ -226,7 +226,8 @@ def fit_predict(make, train_x, train_y, test_x, *, epochs: int, seed: int,
 def cross_validate(name: str, objects: Objects, folds: np.ndarray, *,
                    epochs: int, weights: str, seed: int,
                    init_from: pathlib.Path | None = None,
-                   learning_rate: float = 1e-3, tta: bool = False
+                   learning_rate: float = 1e-3, tta: bool = False,
+                   dim_max_mag: float | None = None
                    ) -> dict[str, np.ndarray]:
   """Held-out class probabilities [N, 3] of model `name`, fold by fold.
 
@@ -234,6 +235,8 @@ def cross_validate(name: str, objects: Objects, folds: np.ndarray, *,
   fold then starts from its trained weights (e.g. learnt on the emulator)
   instead of random ones. tta: also the 8-view average ('tta'), for models
   that read images (ugriz_cnn); the backbones' heads read embeddings.
+  dim_max_mag: ugriz_cnn's training-time dimming (None: its default); a run
+  started --init_from keeps the dimming it was saved with.
   Returns {'': probabilities} (and 'tta').
   """
   from skytfds import input_pipeline  # pylint: disable=import-outside-toplevel
@@ -249,9 +252,10 @@ def cross_validate(name: str, objects: Objects, folds: np.ndarray, *,
     def make():
       if init_from is not None:
         return models.load_classifier(init_from / run_files.MODEL_FILE)
+      dimming = {} if dim_max_mag is None else {'dim_max_mag': dim_max_mag}
       return models.build_from_scratch(
           name, inputs.shape[1:], num_classes=len(names),
-          bands=input_pipeline.STAMP_BANDS, seed=seed).model
+          bands=input_pipeline.STAMP_BANDS, seed=seed, **dimming).model
   else:
     if init_from is not None:
       raise ValueError(f'{name}: --init_from is for from-scratch models')
@@ -314,6 +318,12 @@ def transfer(workdir: pathlib.Path, objects: Objects
 # -- main ----------------------------------------------------------------------
 
 
+def dimming_used(asked: float | None) -> float:
+  """The dimming that ugriz_cnn trains with from scratch."""
+  from skytfds import ugriz_cnn  # pylint: disable=import-outside-toplevel
+  return ugriz_cnn.DIM_MAX_MAG if asked is None else asked
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -337,6 +347,10 @@ def main() -> None:
   parser.add_argument('--tta', action='store_true',
                       help='also report ugriz_cnn with its predictions '
                       'averaged over the 8 flips and quarter turns')
+  parser.add_argument('--dim_max_mag', type=float, default=None,
+                      help="ugriz_cnn from scratch: its training-time dimming "
+                      "in magnitudes (default: the model's, "
+                      "ugriz_cnn.DIM_MAX_MAG; 0: off)")
   parser.add_argument('--transfer', action='append', default=[],
                       help='a trainers.train workdir to evaluate on the real field')
   args = parser.parse_args()
@@ -360,7 +374,8 @@ def main() -> None:
     variants = cross_validate(
         name, objects, folds, epochs=args.epochs, weights=args.weights,
         seed=args.seed, init_from=init_from if name == 'ugriz_cnn' else None,
-        learning_rate=args.learning_rate, tta=args.tta)
+        learning_rate=args.learning_rate, tta=args.tta,
+        dim_max_mag=args.dim_max_mag)
     seconds = time.perf_counter() - started
     for variant, probabilities in variants.items():
       label = name
@@ -390,6 +405,8 @@ def main() -> None:
             'epochs': args.epochs, 'weights': args.weights,
             'learning_rate': args.learning_rate,
             'init_from': None if init_from is None else str(init_from),
+            # ugriz_cnn from scratch; a run --init_from keeps its own.
+            'dim_max_mag': dimming_used(args.dim_max_mag),
             'results': results}
   (out / 'real_eval.json').write_text(json.dumps(report, indent=2) + '\n')
   table = markdown(results)

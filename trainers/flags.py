@@ -169,6 +169,12 @@ class TrainConfig:
       validator=check_bands)
   augment: bool = option(flags.DEFINE_bool, False,
                          'Random flips and quarter turns of training images.')
+  dim_max_mag: float = option(
+      flags.DEFINE_float, models.ugriz_cnn.DIM_MAX_MAG,
+      'ugriz_cnn on sdss_filters only: half the training stamps are made up '
+      'to this many magnitudes fainter on the same sky (the spectroscopic '
+      'catalogues stop near r = 22, fields go deeper); 0: off.',
+      lower_bound=0.0, upper_bound=5.0)
   strategy: str = option(flags.DEFINE_enum, 'default',
                          'tf.distribute strategy.',
                          enum_values=['default', 'mirrored', 'multi_worker'])
@@ -236,6 +242,13 @@ def define_train_flags(fv: flags.FlagValues = FLAGS) -> None:
   flags.register_multi_flags_validator(
       ['model', 'cache_features', 'fine_tune_layers', 'weights'],
       _check_from_scratch, flag_values=fv)
+  flags.register_multi_flags_validator(
+      ['model', 'dim_max_mag'],
+      lambda d: require(d['model'] in models.FROM_SCRATCH
+                        or d['dim_max_mag'] == models.ugriz_cnn.DIM_MAX_MAG,
+                        f'--dim_max_mag is a ugriz_cnn augmentation, not one '
+                        f'of --model={d["model"]}: drop it'),
+      flag_values=fv)
 
 
 def _check_from_scratch(values: dict[str, Any]) -> bool:

@@ -148,7 +148,7 @@ def build_classifier(config: trainer_flags.TrainConfig,
           config.model, shape, weights=config.weights,
           num_classes=num_classes,
           bands=input_pipeline.STAMP_BANDS if stamp else None,
-          seed=config.seed)
+          seed=config.seed, dim_max_mag=config.dim_max_mag)
   with strategy.scope():
     classifier = models.build_model(config.model, weights=config.weights,
                                     num_classes=num_classes)
