@@ -252,10 +252,10 @@ def cross_validate(name: str, objects: Objects, folds: np.ndarray, *,
     def make():
       if init_from is not None:
         return models.load_classifier(init_from / run_files.MODEL_FILE)
-      dimming = {} if dim_max_mag is None else {'dim_max_mag': dim_max_mag}
       return models.build_from_scratch(
           name, inputs.shape[1:], num_classes=len(names),
-          bands=input_pipeline.STAMP_BANDS, seed=seed, **dimming).model
+          bands=input_pipeline.STAMP_BANDS, seed=seed,
+          dim_max_mag=dimming_used(dim_max_mag)).model
   else:
     if init_from is not None:
       raise ValueError(f'{name}: --init_from is for from-scratch models')
@@ -368,6 +368,7 @@ def main() -> None:
   say(f'{len(objects.keys)} real objects ({int(objects.labels.sum())} STAR, '
       f'{int((1 - objects.labels).sum())} GALAXY) in {args.folds} folds')
   init_from = pathlib.Path(args.init_from).resolve() if args.init_from else None
+  dim_max_mag = dimming_used(args.dim_max_mag)
   results = {}
   for name in [m for m in args.models.split(',') if m]:
     started = time.perf_counter()
@@ -375,7 +376,7 @@ def main() -> None:
         name, objects, folds, epochs=args.epochs, weights=args.weights,
         seed=args.seed, init_from=init_from if name == 'ugriz_cnn' else None,
         learning_rate=args.learning_rate, tta=args.tta,
-        dim_max_mag=args.dim_max_mag)
+        dim_max_mag=dim_max_mag)
     seconds = time.perf_counter() - started
     for variant, probabilities in variants.items():
       label = name
@@ -406,7 +407,7 @@ def main() -> None:
             'learning_rate': args.learning_rate,
             'init_from': None if init_from is None else str(init_from),
             # ugriz_cnn from scratch; a run --init_from keeps its own.
-            'dim_max_mag': dimming_used(args.dim_max_mag),
+            'dim_max_mag': dim_max_mag,
             'results': results}
   (out / 'real_eval.json').write_text(json.dumps(report, indent=2) + '\n')
   table = markdown(results)
