@@ -85,3 +85,69 @@ def test_the_tool_on_a_dataset_whose_colours_say_nothing(tmp_path, monkeypatch):
     assert row['point_source_errors'] == test_size // 3
   table = (out / 'colour_ceiling.md').read_text()
   assert '| 5-NN, train split | 0.333 |' in table and 'STAR/QSO errors' in table
+
+
+def _catalogue_csv(path, per_class, star_like_qsos, seed=0):
+  """A labelled catalogue: galaxies red, stars on one colour, QSOs bluer
+  (or, with star_like_qsos, drawn from the stars' own colours)."""
+  rng = np.random.default_rng(seed)
+  lines = ['objid,ra,dec,u,g,r,i,z,class']
+  offsets = {'GALAXY': 1.5, 'STAR': 0.5, 'QSO': 0.5 if star_like_qsos else -0.5}
+  for k, cls in enumerate(NAMES * per_class):
+    r = rng.uniform(17, 21.5)
+    step = offsets[cls] + rng.normal(0, 0.05, 4)
+    mags = r + np.array([step[0] + step[1], step[1], 0, -step[2],
+                         -step[2] - step[3]])
+    lines.append(f'{1237645879579967591 + 7919 * k},10,0,'
+                 + ','.join(f'{m:.4f}' for m in mags) + f',{cls}')
+  path.write_text('\n'.join(lines) + '\n')
+  return path
+
+
+@pytest.mark.parametrize('star_like_qsos', [False, True])
+def test_catalogue_draws_find_the_ceiling_the_colours_allow(
+    tmp_path, monkeypatch, star_like_qsos):
+  # Separate QSO colours: a perfect ceiling. QSOs drawn from the stars' own
+  # colours: the point sources are a coin toss (about half of them wrong), the
+  # galaxies still right.
+  path = _catalogue_csv(tmp_path / 'cat.csv', 150, star_like_qsos)
+  out = tmp_path / 'out'
+  monkeypatch.setattr(sys, 'argv', [
+      'colour_ceiling.py', '--dataset=', f'--catalog={path}', '--draws=3',
+      '--per_class=100', f'--out={out}'])
+  colour_ceiling.main()
+  drawn = json.loads((out / 'colour_ceiling.json').read_text())[
+      'catalogue_draws']
+  assert drawn['draws'] == 3 and len(drawn['macro_f1']) == 3
+  # About 10% of 300 objects, two thirds of them point sources.
+  assert all(10 <= n <= 35 for n in drawn['point_sources'])
+  errors = np.array(drawn['point_source_errors']) / drawn['point_sources']
+  if star_like_qsos:
+    assert np.all((errors > 0.2) & (errors < 0.8))
+    assert drawn['macro_f1_max'] < 0.85
+  else:
+    assert drawn['macro_f1_min'] == 1.0 and errors.max() == 0
+  assert 'random draws of 100 per class' in (out / 'colour_ceiling.md').read_text()
+
+
+def test_draws_take_their_test_split_as_a_build_does():
+  from skytfds import splits  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  n = 600
+  objids = 1237645879579967591 + 7919 * np.arange(n)
+  labels = np.tile(np.arange(3), n // 3)
+  mags = np.full((n, 5), 20.0) + rng.normal(0, 0.01, (n, 5))
+  mags[:5, 2] = 22.5   # outside the builds' r cut: never drawn
+  rows = colour_ceiling.draw_ceilings(mags, labels, objids, NAMES,
+                                      per_class=200, draws=1, seed=0)
+  in_cut = np.ones(n, bool)
+  in_cut[:5] = False
+  expected = sum(splits.split_of(int(i)) == 'test' for i in objids[in_cut])
+  total = sum(rows[0]['colours']['per_class'][c]['support'] for c in NAMES)
+  assert total == expected
+
+
+def test_draws_need_a_catalogue(monkeypatch):
+  monkeypatch.setattr(sys, 'argv', ['colour_ceiling.py', '--draws=2'])
+  with pytest.raises(SystemExit):
+    colour_ceiling.main()
