@@ -3,6 +3,7 @@
   python tools/sky_server.py --host 127.0.0.1 --port 8080
   python tools/sky_server.py --port 0 --fault_rate 0.2 --seed 1
   python tools/sky_server.py --preview 003918-3-0213 out.png
+  python tools/sky_server.py --field_labels 6 field_labels.csv
 
 Prints the base URLs as environment assignments, e.g.
 
@@ -15,6 +16,13 @@ catalogue defaults to ../shared/data/catalogs/specobj_35k.csv (from the repo
 root) when present, else a small generated one (`--catalog generated` forces
 it); real frames are served byte for byte from --sas_root (default
 ../shared/data/sas when present; '' for none).
+
+--field_labels N CSV writes every background star and galaxy (r 14-23) of the
+N simulated fields holding most catalogue objects, labelled by what the
+emulator drew, in the real photometric labels file's layout, and exits: a
+faint labelled training set (`skytfds.emulator.field_labels`), to build as
+SKYTFDS_CATALOG (config custom) against a server with the same --catalog and
+--seed.
 """
 
 from __future__ import annotations
@@ -86,7 +94,14 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
   parser.add_argument('--preview', nargs=2, metavar=('RUN-CAMCOL-FIELD', 'PNG'),
                       help='save an SDSS-style i,r,g colour rendering of the '
                       'simulated field (e.g. 003918-3-0213 out.png) and exit')
+  parser.add_argument('--field_labels', nargs=2, metavar=('N', 'CSV'),
+                      help='write the labelled background sources of the N '
+                      'densest simulated fields to CSV and exit (see above)')
   args = parser.parse_args(argv)
+  if args.field_labels and not (args.field_labels[0].isdigit()
+                                and int(args.field_labels[0]) > 0):
+    parser.error(f'--field_labels {args.field_labels[0]} ...: give a number '
+                 'of fields (1 or more), then the CSV path')
   if not 0.0 <= args.fault_rate <= 1.0:
     parser.error(f'--fault_rate={args.fault_rate}: give a fraction from 0 to 1')
   if args.max_faults_per_url < 0:
@@ -147,6 +162,25 @@ def _preview(catalog, args: argparse.Namespace) -> int:
   return 0
 
 
+def _field_labels(catalog, args: argparse.Namespace) -> int:
+  """Writes the labelled background sources of the densest simulated fields."""
+  from skytfds.emulator import field_labels  # pylint: disable=g-import-not-at-top
+  from skytfds.emulator.sky import Sky  # pylint: disable=g-import-not-at-top
+  n, out = int(args.field_labels[0]), pathlib.Path(args.field_labels[1])
+  sky = Sky(catalog, seed=args.seed, sas_root=_sas_root(args))
+  frames = field_labels.densest_fields(sky, n)
+  rows = field_labels.label_rows(sky, frames)
+  out.write_text(field_labels.labels_csv(rows))
+  stars = sum(row['class'] == 'STAR' for row in rows)
+  print(f'saved {out}: {len(rows)} objects ({stars} STAR, {len(rows) - stars} '
+        f'GALAXY) with r {field_labels.R_RANGE[0]:g}-{field_labels.R_RANGE[1]:g} '
+        f'in {len(frames)} simulated fields '
+        f'({", ".join(f.name for f in frames)}) of {catalog.source}, seed '
+        f'{args.seed}; build it against a sky_server with the same --catalog '
+        'and --seed', flush=True)
+  return 0
+
+
 async def _serve(args: argparse.Namespace, app: web.Application) -> None:
   runner = web.AppRunner(app, handle_signals=False, access_log=None)
   await runner.setup()
@@ -179,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
   catalog = _catalog(args)
   if args.preview:
     return _preview(catalog, args)
+  if args.field_labels:
+    return _field_labels(catalog, args)
   from skytfds.emulator.sky import Sky  # pylint: disable=g-import-not-at-top
   sky = Sky(catalog, seed=args.seed, sas_root=_sas_root(args))
   app = app_lib.make_app(

@@ -157,6 +157,32 @@ class Sky:
         sources.extend(s for s, keep in zip(background, near) if keep)
     return sources
 
+  def background_in(self, frame: 'FrameId', margin_px: float = 0.0
+                    ) -> list[render.Source]:
+    """The background sources inside a simulated field's r frame.
+
+    Args:
+      frame: a field holding catalogue objects (KeyError otherwise).
+      margin_px: keep sources at least this far (pixels) inside the edge.
+
+    Returns:
+      Its background stars and galaxies (not the catalogue's objects), as
+      painted on its frames.
+    """
+    geometry = self.geometry(frame)
+    background = []
+    for j, i in population.tiles_near(*geometry.center,
+                                      fields.FRAME_RADIUS_DEG):
+      background.extend(population.tile_sources(self.seed, j, i))
+    if not background:
+      return []
+    xy = geometry.wcs('r').wcs_world2pix(
+        np.array([[s.ra, s.dec] for s in background]), 0)
+    h, w = fields.FRAME_SHAPE
+    depth = np.minimum.reduce([xy[:, 0] + 0.5, w - 0.5 - xy[:, 0],
+                               xy[:, 1] + 0.5, h - 0.5 - xy[:, 1]])
+    return [s for s, d in zip(background, depth) if d >= margin_px]
+
   def covering_field(self, ra: float, dec: float
                      ) -> fields.FieldGeometry | None:
     """The catalogue field whose simulated frame holds (ra, dec) deepest."""
