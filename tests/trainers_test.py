@@ -73,6 +73,18 @@ def test_class_never_predicted_scores_zero_not_nan():
   assert np.isfinite(report['macro_f1'])
 
 
+def test_macro_f1_leaves_out_a_class_absent_from_labels_and_predictions():
+  # A STAR/GALAXY set: QSO never occurs and is never predicted.
+  report = metrics_lib.classification_report(
+      [0, 0, 2, 2], [0, 2, 2, 2], ['GALAXY', 'QSO', 'STAR'])
+  galaxy_f1, star_f1 = 2 / 3, 0.8
+  assert report['macro_f1'] == pytest.approx((galaxy_f1 + star_f1) / 2)
+  # Predicted once without occurring: a false positive, so it counts (F1 0).
+  report = metrics_lib.classification_report(
+      [0, 0, 2, 2], [0, 1, 2, 2], ['GALAXY', 'QSO', 'STAR'])
+  assert report['macro_f1'] == pytest.approx((2 / 3 + 0 + 1) / 3)
+
+
 def test_accuracy_in_bins_by_hand():
   cells = metrics_lib.accuracy_in_bins(
       [0, 1, 2, 2, 1], [0, 1, 0, 2, 1], [18.0, 20.0, 20.5, np.nan, 23.0],

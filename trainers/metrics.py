@@ -41,6 +41,9 @@ def classification_report(labels: Sequence[int], predictions: Sequence[int],
                           class_names: Sequence[str]) -> dict[str, Any]:
   """accuracy, macro_f1, per-class precision/recall/f1/support, confusion.
 
+  macro_f1 averages the classes that occur in the labels or the predictions
+  (as scikit-learn's f1_score does): a class that a dataset lacks and the
+  model never predicts (QSO in a STAR/GALAXY set) is no error, not an F1 of 0.
   Plain Python numbers and lists, ready for json.dump.
   """
   matrix = confusion_matrix(labels, predictions, len(class_names))
@@ -51,10 +54,11 @@ def classification_report(labels: Sequence[int], predictions: Sequence[int],
   recall = _ratio(true_positive, support)
   f1 = _ratio(2 * precision * recall, precision + recall)
   total = int(matrix.sum())
+  present = (support + predicted) > 0
   return {
       'num_examples': total,
       'accuracy': float(true_positive.sum() / total) if total else 0.0,
-      'macro_f1': float(f1.mean()),
+      'macro_f1': float(f1[present].mean()) if present.any() else 0.0,
       'per_class': {
           name: {'precision': float(precision[i]), 'recall': float(recall[i]),
                  'f1': float(f1[i]), 'support': int(support[i])}
