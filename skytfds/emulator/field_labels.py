@@ -16,6 +16,11 @@ errs at the faint end (compact galaxies called stars); background galaxies
 are drawn to r = 22.5 and stars to 23 (`population.tile_sources`).
 """
 
+# Follows the SDSS DR17 schema as SkyServer's Schema Browser shows it
+# (skyserver.sdss.org/dr17/MoreTools/browser: PhotoObjAll.type and the
+# PhotoType table, 3 GALAXY and 6 STAR, as emulator/tables.py serves them) and
+# the layout of ../shared/data/labels/photometric_003918-3-0213.csv.
+
 from __future__ import annotations
 
 import collections
