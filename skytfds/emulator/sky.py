@@ -141,15 +141,21 @@ class Sky:
       self._sources[k] = source
     return source
 
+  def _tile_sources_near(self, ra: float, dec: float, radius: float
+                         ) -> list[render.Source]:
+    """Background sources of the sky tiles that may reach within radius."""
+    background = []
+    for j, i in population.tiles_near(ra, dec, radius):
+      background.extend(population.tile_sources(self.seed, j, i))
+    return background
+
   def sources_near(self, ra: float, dec: float, radius: float
                    ) -> list[render.Source]:
     """Catalogue and background sources within `radius` deg of (ra, dec)."""
     sources = [s for s in map(self._source, self._objects_near(ra, dec, radius))
                if s is not None]
     if radius <= population.MAX_BACKGROUND_RADIUS_DEG:
-      background = []
-      for j, i in population.tiles_near(ra, dec, radius):
-        background.extend(population.tile_sources(self.seed, j, i))
+      background = self._tile_sources_near(ra, dec, radius)
       if background:
         xyz = fields.unit(np.array([s.ra for s in background]),
                     np.array([s.dec for s in background]))
@@ -170,10 +176,8 @@ class Sky:
       painted on its frames.
     """
     geometry = self.geometry(frame)
-    background = []
-    for j, i in population.tiles_near(*geometry.center,
-                                      fields.FRAME_RADIUS_DEG):
-      background.extend(population.tile_sources(self.seed, j, i))
+    background = self._tile_sources_near(*geometry.center,
+                                         fields.FRAME_RADIUS_DEG)
     if not background:
       return []
     xy = geometry.wcs('r').wcs_world2pix(
